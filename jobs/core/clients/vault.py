@@ -1,0 +1,271 @@
+"""Vault / OpenBao KV v2 through hvac, with our error taxonomy.
+
+One read (`GET data`) gives value, version and custom_metadata together; a write is a
+check-and-set data write followed by a custom_metadata write (data first, so a refused CAS never
+stamps our metadata on somebody else's value). Every value read or written is registered with the
+log redaction filter before anything could print it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import hvac
+import hvac.exceptions
+import requests
+
+from jobs.core.errors import (
+    ClientError,
+    Conflict,
+    NotFound,
+    Permanent,
+    PermissionDenied,
+    Sealed,
+    Transient,
+    Unauthorized,
+    Unreachable,
+)
+from jobs.core.logs import redact, register_secret, register_secrets
+from jobs.core.retry import RetryPolicy
+from jobs.core.settings import VaultSettings
+
+log = logging.getLogger(__name__)
+SYSTEM: Final = "vault"
+T = TypeVar("T")
+# Re-login this long before a Kubernetes-auth token's lease ends.
+_RELOGIN_MARGIN: Final = 0.1
+
+
+@dataclass(frozen=True)
+class KvRead:
+    """What Vault holds at one key. An absent key is a normal result (`exists=False`, version 0)."""
+
+    mount: str
+    name: str
+    exists: bool
+    version: int  # current version; 0 when the key has no metadata
+    data: Mapping[str, str] = field(default_factory=dict)  # fields of the current version
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False  # the current version is soft-deleted or destroyed
+
+    @property
+    def path(self) -> str:
+        return f"{self.mount}/{self.name}"
+
+    def value(self, field_name: str) -> str | None:
+        return self.data.get(field_name)
+
+
+def _first_error(exc: hvac.exceptions.VaultError) -> str:
+    errors = getattr(exc, "errors", None) or []
+    text = "; ".join(str(e).strip().replace("\n\t* ", " ").replace("\n", " ") for e in errors)
+    return redact(text.strip()) or "no detail"
+
+
+def _translate(exc: Exception, operation: str, path: str) -> ClientError:
+    what = f"{operation} {path}"
+    if isinstance(exc, requests.Timeout):
+        return Unreachable(SYSTEM, f"{what}: timed out")
+    if isinstance(exc, requests.ConnectionError):
+        return Unreachable(SYSTEM, f"{what}: cannot connect")
+    if isinstance(exc, hvac.exceptions.VaultDown):
+        return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
+    if isinstance(exc, hvac.exceptions.Forbidden):
+        detail = _first_error(exc)
+        if "invalid token" in detail or "token expired" in detail:
+            return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
+        return PermissionDenied(SYSTEM, f"{what}: permission denied (403)")
+    if isinstance(exc, hvac.exceptions.Unauthorized):
+        return Unauthorized(SYSTEM, f"{what}: unauthorized (401)")
+    if isinstance(exc, hvac.exceptions.InvalidRequest):
+        detail = _first_error(exc)
+        if "check-and-set" in detail:
+            return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
+        return Permanent(SYSTEM, f"{what}: rejected (400: {detail})")
+    if isinstance(exc, hvac.exceptions.InvalidPath):
+        return NotFound(SYSTEM, f"{what}: not found (404)")
+    if isinstance(exc, hvac.exceptions.RateLimitExceeded | hvac.exceptions.InternalServerError):
+        return Transient(SYSTEM, f"{what}: server error ({type(exc).__name__})")
+    if isinstance(exc, hvac.exceptions.BadGateway):
+        return Transient(SYSTEM, f"{what}: bad gateway (502)")
+    if isinstance(exc, hvac.exceptions.VaultError):
+        return Permanent(SYSTEM, f"{what}: unexpected response ({type(exc).__name__}: {_first_error(exc)})")
+    return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
+
+
+class VaultClient:
+    """KV v2 operations the jobs need. Build once in the entrypoint and pass down."""
+
+    def __init__(
+        self,
+        settings: VaultSettings,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._clock = clock
+        verify: bool | str = str(settings.cacert) if settings.cacert else True
+        self._client = hvac.Client(
+            url=settings.addr, verify=verify, timeout=timeout, namespace=settings.namespace or None
+        )
+        self._client.token = None
+        self._token_expires_at: float | None = None
+        self._login_lock = threading.Lock()
+        if settings.uses_token and settings.token is not None:
+            token = settings.token.get_secret_value()
+            register_secret(token)
+            self._client.token = token
+
+    # -- authentication --------------------------------------------------------------------------
+    def login(self) -> None:
+        """Token auth needs no call; Kubernetes auth logs in with the service-account JWT."""
+        if self._settings.uses_token:
+            return
+        with self._login_lock:
+            self._kubernetes_login()
+
+    def _kubernetes_login(self) -> None:
+        role = self._settings.auth_role or ""
+        mount = self._settings.auth_mount
+        try:
+            jwt = self._settings.k8s_token_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise Permanent(
+                SYSTEM,
+                f"cannot read the service-account token {self._settings.k8s_token_path}: {exc.strerror}",
+            ) from None
+        register_secret(jwt)
+        path = f"auth/{mount}/login"
+
+        def attempt() -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = self._client.auth.kubernetes.login(
+                    role=role, jwt=jwt, use_token=False, mount_point=mount
+                )
+                return result
+            except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+                error = _translate(exc, "login", path)
+                if isinstance(error, PermissionDenied):
+                    error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
+                elif isinstance(error, Permanent):
+                    error = Permanent(SYSTEM, f"Kubernetes auth login as role {role!r} rejected ({error})")
+                raise error from None
+
+        auth = self._retry.call(attempt)["auth"]
+        token = str(auth["client_token"])
+        register_secret(token)
+        self._client.token = token
+        lease = float(auth.get("lease_duration") or 0)
+        self._token_expires_at = self._clock() + lease * (1 - _RELOGIN_MARGIN) if lease > 0 else None
+        log.info(
+            "logged in to Vault", extra={"auth": "kubernetes", "role": role, "lease_seconds": int(lease)}
+        )
+
+    def _ensure_token(self) -> None:
+        if self._settings.uses_token:
+            return
+        expires = self._token_expires_at
+        if self._client.token is None or (expires is not None and self._clock() >= expires):
+            self.login()
+
+    def _token_is_valid(self) -> bool:
+        """Vault answers 403 both for a missing policy and for a dead token; lookup-self tells them
+        apart (asked only after a 403, so it costs nothing on the happy path)."""
+        try:
+            self._client.auth.token.lookup_self()
+        except hvac.exceptions.Forbidden:
+            return False
+        except (hvac.exceptions.VaultError, requests.RequestException):
+            return True  # cannot tell; keep the original permission-denied verdict
+        return True
+
+    def _call(self, operation: str, path: str, fn: Callable[[], T]) -> T:
+        """Run one Vault request: retry transient errors; re-login once if the token expired."""
+
+        def attempt() -> T:
+            try:
+                return fn()
+            except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+                raise _translate(exc, operation, path) from None
+
+        self._ensure_token()
+        try:
+            return self._retry.call(attempt)
+        except PermissionDenied:
+            if self._token_is_valid():
+                raise
+            if self._settings.uses_token:
+                raise Unauthorized(
+                    SYSTEM, f"{operation} {path}: VAULT_TOKEN is invalid, revoked or expired"
+                ) from None
+        except Unauthorized:
+            if self._settings.uses_token:
+                raise
+        log.info("Vault token expired mid-run; logging in again")
+        self.login()
+        return self._retry.call(attempt)
+
+    # -- KV v2 -----------------------------------------------------------------------------------
+    def read(self, mount: str, name: str) -> KvRead:
+        """Value, version and custom_metadata in one request."""
+
+        def fetch() -> dict[str, Any] | None:
+            try:
+                response: dict[str, Any] = self._client.secrets.kv.v2.read_secret_version(
+                    path=name, mount_point=mount, raise_on_deleted_version=False
+                )
+                return response
+            except hvac.exceptions.InvalidPath as exc:
+                body = exc.json if isinstance(getattr(exc, "json", None), dict) else None
+                if body and isinstance(body.get("data"), dict):
+                    return dict(body)  # soft-deleted or destroyed: the key exists, its data does not
+                return None
+
+        body = self._call("read", f"{mount}/data/{name}", fetch)
+        if body is None:
+            return KvRead(mount=mount, name=name, exists=False, version=0)
+        data = body.get("data") or {}
+        meta = data.get("metadata") or {}
+        values = {str(k): str(v) for k, v in (data.get("data") or {}).items()}
+        register_secrets(values.values())
+        deleted = bool(meta.get("destroyed")) or bool(meta.get("deletion_time"))
+        return KvRead(
+            mount=mount,
+            name=name,
+            exists=True,
+            version=int(meta.get("version") or 0),
+            data=values,
+            custom_metadata=dict(meta.get("custom_metadata") or {}),
+            deleted=deleted and not values,
+        )
+
+    def write(self, mount: str, name: str, data: Mapping[str, str], *, cas: int) -> int:
+        """Check-and-set write: cas=0 creates only; cas=N updates only if version N is current.
+        Returns the new version; raises Conflict when another writer got there first."""
+        register_secrets(data.values())
+
+        def post() -> int:
+            response = self._client.secrets.kv.v2.create_or_update_secret(
+                path=name, secret=dict(data), cas=cas, mount_point=mount
+            )
+            return int(response["data"]["version"])
+
+        return self._call("write", f"{mount}/data/{name}", post)
+
+    def write_metadata(self, mount: str, name: str, custom_metadata: Mapping[str, str]) -> None:
+        """Replace custom_metadata. Only custom_metadata is sent, so max_versions, cas_required and
+        delete_version_after stay as configured (hvac's update_metadata would reset the latter)."""
+        body = {"custom_metadata": dict(custom_metadata)}
+
+        def post() -> None:
+            self._client.adapter.post(f"/v1/{mount}/metadata/{name}", json=body)
+
+        self._call("write-metadata", f"{mount}/metadata/{name}", post)

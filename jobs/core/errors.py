@@ -1,0 +1,57 @@
+"""The error taxonomy at the client boundary.
+
+Every client in `jobs.core.clients` maps its library's exceptions to these classes, chaining the
+cause, so no library exception type escapes the clients and callers decide on meaning, not on
+library details. Messages carry the system, the operation and the path — never a response body or a
+payload, because either may hold a secret.
+"""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """Base class: something a remote system said or failed to say."""
+
+    def __init__(self, system: str, message: str) -> None:
+        super().__init__(f"{system}: {message}")
+        self.system = system
+
+
+class Transient(ClientError):
+    """Worth retrying: connection errors, timeouts, 429 and 5xx."""
+
+    def __init__(self, system: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(system, message)
+        self.retry_after = retry_after
+
+
+class Unreachable(Transient):
+    """No answer at all: connection refused, DNS failure, timeout."""
+
+
+class Sealed(ClientError):
+    """Vault answered 503: sealed or not yet active. Not retried: it will not unseal itself."""
+
+
+class Unauthorized(ClientError):
+    """The credential was refused or has expired (401, or Vault's 403 'invalid token')."""
+
+
+class PermissionDenied(ClientError):
+    """Authenticated, but not allowed to do this (403)."""
+
+
+class NotFound(ClientError):
+    """The object does not exist (and the caller asked for it by name)."""
+
+
+class Conflict(ClientError):
+    """A check-and-set or resourceVersion precondition failed (409, Vault CAS mismatch)."""
+
+
+class Permanent(ClientError):
+    """A request the server will never accept as sent (400, 422, unexpected shapes)."""
+
+
+class ConfigError(Exception):
+    """Bad invocation, catalog or settings: exit 2 before any server is contacted."""

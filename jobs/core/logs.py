@@ -1,0 +1,112 @@
+"""Structured logging with a process-wide redaction filter.
+
+Every secret value the process reads or writes is registered with `register_secret` before it could
+reach a log line; every record (message, arguments, exception text, extra fields) passes through
+`redact` on its way out, so even a library error that embeds a value prints `[REDACTED]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+REDACTED: Final = "[REDACTED]"
+# Values shorter than this are still redacted; below it we refuse nothing, because a one-character
+# secret would turn every log line into confetti. Such values are rejected earlier as too short.
+_MIN_LENGTH: Final = 4
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_ordered: list[str] = []  # longest first, so a secret containing another is masked whole
+
+_STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` (and its common encodings) in every log line from now on."""
+    if not value or len(value) < _MIN_LENGTH:
+        return
+    with _lock:
+        variants = {value, json.dumps(value)[1:-1], repr(value)[1:-1]}
+        new = variants - _secrets
+        if new:
+            _secrets.update(new)
+            _ordered[:] = sorted(_secrets, key=len, reverse=True)
+
+
+def registered_count() -> int:
+    return len(_secrets)
+
+
+def redact(text: str) -> str:
+    for value in _ordered:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def _redact_any(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_any(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_any(v) for v in value]
+    return value
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(_extras(record))
+        if record.exc_info and record.exc_info[1] is not None:
+            payload["error"] = "".join(traceback.format_exception_only(record.exc_info[1])).strip()
+        return redact(json.dumps(_redact_any(payload), default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        line = f"{record.levelname:<7} {record.getMessage()}" + (f"  {fields}" if fields else "")
+        if record.exc_info and record.exc_info[1] is not None:
+            line += "  error=" + "".join(traceback.format_exception_only(record.exc_info[1])).strip()
+        return redact(line)
+
+
+_QUIET_LIBRARIES: Final = ("httpx", "httpcore", "urllib3", "azure", "kubernetes", "hvac", "msal")
+
+
+def setup_logging(fmt: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Configure the root logger once per process; `fmt` is 'json' or 'text'."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    for value in values:
+        register_secret(value)

@@ -1,0 +1,194 @@
+"""What every entrypoint shares: the common flags and exit codes (SPEC §4), catalog loading before
+anything is contacted, SIGTERM handling, the per-entry loop that catches at the entry boundary, and
+the single summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
+from jobs.core.errors import ClientError, ConfigError
+from jobs.core.logs import redact, setup_logging
+from jobs.core.model import Action, EntryResult, ExitCode, RunReport
+from jobs.core.report import render
+from jobs.core.retry import Deadline, RetryPolicy
+
+log = logging.getLogger(__name__)
+CATALOG_ENV = "SECRET_CATALOG"
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=os.environ.get(CATALOG_ENV) or None,
+        help=f"catalog YAML file (default: ${CATALOG_ENV})",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="read everything, print the plan, write nothing"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="log and summary format (default: json when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="limit to this entry (repeatable)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop retrying and starting entries after this long (below the Job's activeDeadlineSeconds)",
+    )
+
+
+@dataclass
+class RunContext:
+    job: str
+    args: argparse.Namespace
+    catalog: Catalog
+    entries: tuple[SecretEntry, ...]
+    log_format: str
+    deadline: Deadline
+    interrupt: threading.Event
+    retry: RetryPolicy
+    clock: Callable[[], float] = time.monotonic
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.args.dry_run)
+
+    def report(self, results: Iterable[EntryResult], interrupted: bool = False) -> RunReport:
+        return RunReport(
+            job=self.job,
+            results=tuple(results),
+            interrupted=interrupted or self.interrupt.is_set(),
+            dry_run=self.dry_run,
+            warnings=tuple(self.warnings),
+        )
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return redact(str(exc))
+    return redact(f"unexpected {type(exc).__name__}: {exc}")
+
+
+def process_entries(
+    ctx: RunContext,
+    entries: Sequence[SecretEntry],
+    handle: Callable[[SecretEntry], EntryResult],
+) -> RunReport:
+    """Run `handle` per entry. One bad entry yields `failed` and the loop goes on; SIGTERM or the
+    deadline stop new entries from starting (those are reported as skipped, and the run exits 1)."""
+    results: list[EntryResult] = []
+    stopped_because = ""
+    for entry in entries:
+        if not stopped_because and ctx.interrupt.is_set():
+            stopped_because = "not started: interrupted by SIGTERM"
+        if not stopped_because and ctx.deadline.expired():
+            stopped_because = "not started: run deadline reached"
+        if stopped_because:
+            results.append(EntryResult(entry.name, Action.SKIPPED, stopped_because))
+            continue
+        try:
+            result = handle(entry)
+        except Exception as exc:  # noqa: BLE001 - the entry boundary: record, go on
+            log.error("entry failed", extra={"entry": entry.name, "error": failure_reason(exc)})  # noqa: TRY400
+            result = EntryResult(entry.name, Action.FAILED, failure_reason(exc))
+        results.append(result)
+    return ctx.report(results, interrupted=bool(stopped_because))
+
+
+def fail_all(ctx: RunContext, entries: Sequence[SecretEntry], exc: BaseException) -> RunReport:
+    """A run-level failure (e.g. Vault login refused): every entry fails with the same reason."""
+    reason = failure_reason(exc)
+    log.error("run failed before processing entries", extra={"error": reason})
+    return ctx.report(EntryResult(e.name, Action.FAILED, reason) for e in entries)
+
+
+def _install_sigterm(interrupt: threading.Event) -> None:
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if not interrupt.is_set():
+            log.warning("SIGTERM received: finishing the in-flight entry, starting no new ones")
+        interrupt.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+Execute = Callable[[RunContext], RunReport]
+
+
+def run_main(
+    job: str,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    execute: Execute,
+    select: Callable[[Catalog], tuple[SecretEntry, ...]] | None = None,
+) -> int:
+    """Parse, validate the catalog (exit 2 before any contact), run, print one summary, exit code."""
+    args = parser.parse_args(argv)
+    log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
+    setup_logging(log_format)
+    if args.catalog is None:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: --catalog or ${CATALOG_ENV} is required", file=sys.stderr)
+        return ExitCode.BAD_INVOCATION
+    try:
+        catalog = load_catalog(args.catalog)
+    except CatalogError as exc:
+        print(redact(str(exc)), file=sys.stderr)
+        return ExitCode.BAD_INVOCATION
+    unknown = sorted(set(args.only) - {e.name for e in catalog.secrets})
+    if unknown:
+        print(
+            f"{parser.prog}: error: --only names not in {catalog.path}: {', '.join(unknown)}", file=sys.stderr
+        )
+        return ExitCode.BAD_INVOCATION
+    selected = select(catalog) if select else catalog.secrets
+    entries = tuple(e for e in selected if not args.only or e.name in set(args.only))
+    interrupt = threading.Event()
+    _install_sigterm(interrupt)
+    deadline = Deadline(args.deadline)
+    ctx = RunContext(
+        job=job,
+        args=args,
+        catalog=catalog,
+        entries=entries,
+        log_format=log_format,
+        deadline=deadline,
+        interrupt=interrupt,
+        retry=RetryPolicy(deadline=deadline, interrupt=interrupt),
+    )
+    try:
+        report = execute(ctx)
+    except ConfigError as exc:
+        print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)
+        return ExitCode.BAD_INVOCATION
+    print(render(report, log_format), flush=True)
+    return report.exit_code

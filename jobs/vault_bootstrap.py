@@ -1,0 +1,36 @@
+"""vault-bootstrap: Azure Key Vault -> Vault KV v2 through Workload Identity, plus dev fixtures (SPEC §4)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from jobs.core.catalog import Catalog, SecretEntry
+from jobs.core.errors import ConfigError
+from jobs.core.model import RunReport
+from jobs.core.runner import RunContext, add_common_arguments, run_main
+
+JOB = "vault-bootstrap"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=JOB, description=__doc__)
+    add_common_arguments(parser)
+    return parser
+
+
+def select(catalog: Catalog) -> tuple[SecretEntry, ...]:
+    return catalog.secrets
+
+
+def execute(ctx: RunContext) -> RunReport:
+    raise ConfigError("not implemented yet: the catalog is valid, but this job has no body")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(JOB, build_parser(), argv, execute, select)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

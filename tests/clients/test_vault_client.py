@@ -1,0 +1,143 @@
+"""The Vault layer against a real OpenBao dev server (no mocks)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jobs.core.clients.vault import VaultClient
+from jobs.core.errors import Conflict, PermissionDenied, Sealed, Unauthorized, Unreachable
+from jobs.core.retry import Deadline, RetryPolicy
+from jobs.core.settings import VaultSettings
+from tests.support.openbao import OpenBao, free_port
+
+
+def vault(addr: str, token: str, **retry: float) -> VaultClient:
+    settings = VaultSettings.model_validate({"VAULT_ADDR": addr, "VAULT_TOKEN": token})
+    return VaultClient(settings, retry=RetryPolicy(initial_wait=0.05, **retry), timeout=5)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(openbao: OpenBao) -> VaultClient:
+    return vault(openbao.addr, openbao.root_token)
+
+
+def test_absent_key_is_a_normal_result(client: VaultClient, kv_mount: str) -> None:
+    read = client.read(kv_mount, "never-written")
+    assert not read.exists
+    assert read.version == 0
+    assert read.value("value") is None
+
+
+def test_create_only_write_then_read_back(client: VaultClient, kv_mount: str) -> None:
+    assert client.write(kv_mount, "a", {"value": "first-value"}, cas=0) == 1
+    read = client.read(kv_mount, "a")
+    assert (read.exists, read.version, read.value("value")) == (True, 1, "first-value")
+    with pytest.raises(Conflict, match="check-and-set"):
+        client.write(kv_mount, "a", {"value": "second-value"}, cas=0)
+    assert client.read(kv_mount, "a").value("value") == "first-value"
+
+
+def race_create_only(openbao: OpenBao, mount: str, key: str, writers: int) -> list[str]:
+    barrier = threading.Barrier(writers)
+    outcomes: list[str] = []
+
+    def writer(n: int) -> None:
+        client = vault(openbao.addr, openbao.root_token)
+        barrier.wait()
+        try:
+            client.write(mount, key, {"value": f"writer-{n}-value"}, cas=0)
+            outcomes.append("won")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
+
+
+def test_create_only_race_has_exactly_one_winner(openbao: OpenBao, kv_mount: str) -> None:
+    for round_no in range(5):
+        key = f"race-{round_no}"
+        assert race_create_only(openbao, kv_mount, key, 4) == ["conflict", "conflict", "conflict", "won"]
+        metadata = openbao.client().secrets.kv.v2.read_secret_metadata(key, mount_point=kv_mount)
+        assert metadata["data"]["current_version"] == 1
+
+
+def test_update_with_a_stale_version_is_refused(client: VaultClient, kv_mount: str) -> None:
+    client.write(kv_mount, "b", {"value": "v1-value"}, cas=0)
+    assert client.write(kv_mount, "b", {"value": "v2-value"}, cas=1) == 2
+    with pytest.raises(Conflict):
+        client.write(kv_mount, "b", {"value": "stale-value"}, cas=1)
+    read = client.read(kv_mount, "b")
+    assert (read.version, read.value("value")) == (2, "v2-value")
+
+
+def test_custom_metadata_round_trip_keeps_other_settings(
+    client: VaultClient, openbao: OpenBao, kv_mount: str
+) -> None:
+    client.write(kv_mount, "c", {"value": "meta-value"}, cas=0)
+    openbao.cli(
+        "kv", "metadata", "put", f"-mount={kv_mount}", "-delete-version-after=720h", "-max-versions=7", "c"
+    )
+    client.write_metadata(kv_mount, "c", {"managed-by": "secret-origin", "origin": "external"})
+    read = client.read(kv_mount, "c")
+    assert read.custom_metadata == {"managed-by": "secret-origin", "origin": "external"}
+    meta = openbao.client().secrets.kv.v2.read_secret_metadata("c", mount_point=kv_mount)["data"]
+    assert meta["delete_version_after"] == "720h0m0s"
+    assert meta["max_versions"] == 7
+    assert meta["current_version"] == 1  # metadata writes create no version
+
+
+def test_soft_deleted_key_still_exists_and_blocks_create_only(
+    client: VaultClient, openbao: OpenBao, kv_mount: str
+) -> None:
+    client.write(kv_mount, "d", {"value": "deleted-value"}, cas=0)
+    openbao.client().secrets.kv.v2.delete_latest_version_of_secret("d", mount_point=kv_mount)
+    read = client.read(kv_mount, "d")
+    assert (read.exists, read.deleted, read.version, read.value("value")) == (True, True, 1, None)
+    with pytest.raises(Conflict):
+        client.write(kv_mount, "d", {"value": "fixture-value"}, cas=0)
+    assert client.write(kv_mount, "d", {"value": "new-value"}, cas=1) == 2
+
+
+def test_policy_limited_token_gets_permission_denied_naming_the_path(openbao: OpenBao, kv_mount: str) -> None:
+    openbao.write_policy(
+        f"only-allowed-{kv_mount}",
+        f'path "{kv_mount}/data/allowed" {{ capabilities = ["create", "read", "update"] }}\n',
+    )
+    token = openbao.token_with_policies(f"only-allowed-{kv_mount}")
+    limited = vault(openbao.addr, token)
+    assert limited.write(kv_mount, "allowed", {"value": "ok-value"}, cas=0) == 1
+    with pytest.raises(PermissionDenied) as caught:
+        limited.read(kv_mount, "other")
+    assert f"{kv_mount}/data/other" in str(caught.value)
+    with pytest.raises(PermissionDenied, match=f"write {kv_mount}/data/other"):
+        limited.write(kv_mount, "other", {"value": "x-value"}, cas=0)
+
+
+def test_revoked_token_is_unauthorized(openbao: OpenBao, kv_mount: str) -> None:
+    token = openbao.token_with_policies("default")
+    openbao.client().auth.token.revoke(token)
+    with pytest.raises(Unauthorized):
+        vault(openbao.addr, token).read(kv_mount, "x")
+
+
+def test_sealed_vault_gives_a_clear_sealed_result(private_openbao: OpenBao) -> None:
+    client = vault(private_openbao.addr, private_openbao.root_token)
+    assert client.read("secret", "x").exists is False
+    private_openbao.cli("operator", "seal")
+    with pytest.raises(Sealed, match="sealed"):
+        client.read("secret", "x")
+
+
+def test_unreachable_vault_is_retried_within_the_deadline() -> None:
+    addr = f"http://127.0.0.1:{free_port()}"
+    settings = VaultSettings.model_validate({"VAULT_ADDR": addr, "VAULT_TOKEN": "t-unused"})
+    client = VaultClient(settings, retry=RetryPolicy(deadline=Deadline(1.5), initial_wait=0.1), timeout=1)
+    with pytest.raises(Unreachable, match="cannot connect"):
+        client.read("secret", "x")

@@ -1,0 +1,31 @@
+"""Shared fixtures: a real OpenBao dev server per test session, a fresh KV v2 mount per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.openbao import OpenBao, start_openbao
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    bao = start_openbao(tmp_path_factory.mktemp("openbao"))
+    yield bao
+    bao.stop()
+
+
+@pytest.fixture
+def kv_mount(openbao: OpenBao) -> str:
+    """A KV v2 mount of its own, so tests never see each other's keys."""
+    return openbao.new_kv_mount()
+
+
+@pytest.fixture
+def private_openbao(tmp_path: Path) -> Iterator[OpenBao]:
+    """A server of the test's own, for tests that seal or otherwise break it."""
+    bao = start_openbao(tmp_path)
+    yield bao
+    bao.stop()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from jobs.core.errors import ConfigError
+from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("VAULT_", "KEYCLOAK_", "AZURE_")):
+            monkeypatch.delenv(name)
+
+
+def test_missing_vault_addr_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="VAULT_ADDR: Field required"):
+        load_settings(VaultSettings)
+
+
+def test_vault_needs_a_token_or_a_kubernetes_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:8200")
+    with pytest.raises(ConfigError, match="set VAULT_TOKEN, or VAULT_AUTH_ROLE"):
+        load_settings(VaultSettings)
+    monkeypatch.setenv("VAULT_AUTH_ROLE", "client-patcher")
+    settings = load_settings(VaultSettings)
+    assert settings.auth_mount == "kubernetes"
+    assert str(settings.k8s_token_path) == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert not settings.uses_token
+
+
+def test_vault_token_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.very-secret-token")
+    settings = load_settings(VaultSettings)
+    assert settings.uses_token
+    assert "very-secret-token" not in repr(settings)
+
+
+def test_keycloak_needs_one_complete_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="no Keycloak credential"):
+        load_settings(KeycloakSettings)
+    monkeypatch.setenv("KEYCLOAK_CLIENT_ID", "secret-origin")
+    with pytest.raises(
+        ConfigError, match="KEYCLOAK_CLIENT_ID and KEYCLOAK_CLIENT_SECRET must be set together"
+    ):
+        load_settings(KeycloakSettings)
+    monkeypatch.setenv("KEYCLOAK_CLIENT_SECRET", "kc-secret-value")
+    settings = load_settings(KeycloakSettings)
+    assert settings.client_secret is not None
+    assert "kc-secret-value" not in repr(settings)
+
+
+def test_azure_settings_use_the_webhook_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(AzureSettings)
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+        assert name in str(caught.value)
+    monkeypatch.setenv("AZURE_CLIENT_ID", "c")
+    monkeypatch.setenv("AZURE_TENANT_ID", "t")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", "/tmp/token")
+    settings = load_settings(AzureSettings)
+    assert settings.verify_challenge_resource is True
+    assert settings.keyvault_api_version is None
