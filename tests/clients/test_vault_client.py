@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from emulators.kube import KubeEmulator
 from jobs.core.clients.vault import VaultClient
-from jobs.core.errors import Conflict, PermissionDenied, Sealed, Unauthorized, Unreachable
+from jobs.core.errors import Conflict, Permanent, PermissionDenied, Sealed, Unauthorized, Unreachable
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.settings import VaultSettings
+from tests.support.kube_auth import KubeAuth, configure_kubernetes_auth
 from tests.support.openbao import OpenBao, free_port
 
 
@@ -141,3 +146,95 @@ def test_unreachable_vault_is_retried_within_the_deadline() -> None:
     client = VaultClient(settings, retry=RetryPolicy(deadline=Deadline(1.5), initial_wait=0.1), timeout=1)
     with pytest.raises(Unreachable, match="cannot connect"):
         client.read("secret", "x")
+
+
+# -- Kubernetes auth against OpenBao + the Kubernetes API emulator's TokenReview ----------------------------
+@pytest.fixture
+def kube() -> Iterator[KubeEmulator]:
+    with KubeEmulator(tls=True) as emulator:
+        assert isinstance(emulator, KubeEmulator)
+        yield emulator
+
+
+def k8s_vault(openbao: OpenBao, auth: KubeAuth) -> VaultClient:
+    settings = VaultSettings.model_validate({"VAULT_ADDR": openbao.addr, **auth.env()})
+    return VaultClient(settings, retry=RetryPolicy(initial_wait=0.05), timeout=5)
+
+
+def test_kubernetes_auth_login_reads_and_writes_within_its_policy(
+    openbao: OpenBao, kube: KubeEmulator, kv_mount: str, tmp_path: Path
+) -> None:
+    auth = configure_kubernetes_auth(
+        openbao,
+        kube,
+        namespace="secret-origin",
+        service_account="vault-bootstrap",
+        policy_hcl=f'path "{kv_mount}/data/allowed" {{ capabilities = ["create", "read", "update"] }}',
+        token_dir=tmp_path,
+    )
+    client = k8s_vault(openbao, auth)
+    assert client.write(kv_mount, "allowed", {"value": "k8s-written"}, cas=0) == 1
+    assert client.read(kv_mount, "allowed").value("value") == "k8s-written"
+    with pytest.raises(PermissionDenied, match=f"{kv_mount}/data/elsewhere"):
+        client.read(kv_mount, "elsewhere")
+
+
+def test_kubernetes_auth_logs_in_again_when_the_token_expires_mid_run(
+    openbao: OpenBao, kube: KubeEmulator, kv_mount: str, tmp_path: Path
+) -> None:
+    auth = configure_kubernetes_auth(
+        openbao,
+        kube,
+        namespace="secret-origin",
+        service_account="client-patcher",
+        policy_hcl=f'path "{kv_mount}/data/*" {{ capabilities = ["create", "read", "update"] }}',
+        token_dir=tmp_path,
+        ttl="2s",
+    )
+    client = k8s_vault(openbao, auth)
+    client.write(kv_mount, "a", {"value": "before-expiry"}, cas=0)
+    logins_before = kube.count(lambda m, p: m == "POST" and p.endswith("/tokenreviews"))
+    time.sleep(2.5)  # the Vault token is now dead
+    assert client.read(kv_mount, "a").value("value") == "before-expiry"
+    assert kube.count(lambda m, p: m == "POST" and p.endswith("/tokenreviews")) == logins_before + 1
+
+
+def test_kubernetes_auth_recovers_from_a_revoked_token(
+    openbao: OpenBao, kube: KubeEmulator, kv_mount: str, tmp_path: Path
+) -> None:
+    auth = configure_kubernetes_auth(
+        openbao,
+        kube,
+        namespace="secret-origin",
+        service_account="client-patcher",
+        policy_hcl=f'path "{kv_mount}/data/*" {{ capabilities = ["create", "read", "update"] }}\n'
+        'path "auth/token/lookup-self" { capabilities = ["read"] }',
+        token_dir=tmp_path,
+    )
+    client = k8s_vault(openbao, auth)
+    client.write(kv_mount, "b", {"value": "b-value"}, cas=0)
+    openbao.client().auth.token.revoke(client._client.token)  # what an operator's revoke looks like
+    assert client.read(kv_mount, "b").value("value") == "b-value"
+
+
+def test_kubernetes_auth_refused_login_is_unauthorized_and_names_the_role(
+    openbao: OpenBao, kube: KubeEmulator, kv_mount: str, tmp_path: Path
+) -> None:
+    auth = configure_kubernetes_auth(
+        openbao,
+        kube,
+        namespace="secret-origin",
+        service_account="client-patcher",
+        policy_hcl=f'path "{kv_mount}/data/*" {{ capabilities = ["read"] }}',
+        token_dir=tmp_path,
+    )
+    kube.add_service_account("secret-origin", "intruder")
+    auth.token_path.write_text(kube.issue_token("secret-origin", "intruder"))
+    with pytest.raises(Unauthorized, match=f"role '{auth.role}' refused"):
+        k8s_vault(openbao, auth).read(kv_mount, "x")
+    unknown = KubeAuth(mount=auth.mount, role="no-such-role", token_path=auth.token_path)
+    with pytest.raises(Permanent, match="no-such-role"):
+        k8s_vault(openbao, unknown).read(kv_mount, "x")
+    missing = KubeAuth(mount=auth.mount, role=auth.role, token_path=tmp_path / "absent")
+    with pytest.raises(Permanent, match="cannot read the service-account token"):
+        k8s_vault(openbao, missing).read(kv_mount, "x")
