@@ -1,0 +1,253 @@
+"""Kubernetes through the official client: read and annotate ESO ExternalSecrets.
+
+Configuration is the in-cluster service account when running in a pod, else `KUBECONFIG` (or
+`~/.kube/config`). The ExternalSecret API version is discovered once per client: `external-secrets.io/v1`
+(ESO >= 0.17 serves nothing older), falling back to `v1beta1` only when the cluster does not serve v1
+(trap 10). `annotate_force_sync` sends a JSON merge patch on `metadata.annotations` — the custom-object
+default content type, which leaves every other annotation alone.
+
+`ApiException` and urllib3 errors leave this module only as `jobs.core.errors` classes, carrying the
+object's namespace/name and the API server's `reason` and `message` (a Status never holds a secret).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import kubernetes.client
+import kubernetes.config
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from jobs.core.errors import (
+    ClientError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    Permanent,
+    PermissionDenied,
+    Transient,
+    Unauthorized,
+    Unreachable,
+)
+from jobs.core.logs import register_secret
+from jobs.core.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+SYSTEM: Final = "kubernetes"
+ESO_GROUP: Final = "external-secrets.io"
+ES_PLURAL: Final = "externalsecrets"
+PREFERRED_VERSIONS: Final = ("v1", "v1beta1")
+FORCE_SYNC: Final = "force-sync"
+T = TypeVar("T")
+_ZERO_DURATION: Final = re.compile(r"^(0+(\.0+)?(ns|us|µs|ms|s|m|h)?)+$")
+
+
+@dataclass(frozen=True)
+class ExternalSecretState:
+    """What client-patcher needs to know about one consumer."""
+
+    namespace: str
+    name: str
+    api_version: str
+    resource_version: str
+    refresh_interval: str | None  # as written in spec (None: ESO's default, 1h)
+    refresh_policy: str | None  # None: ESO's default, Periodic
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def force_sync(self) -> str | None:
+        return self.annotations.get(FORCE_SYNC)
+
+
+def is_zero_duration(value: str | None) -> bool:
+    """Go's time.ParseDuration zero: "0", "0s", "0m0s", "0h0m0s" ... (ESO's refreshInterval)."""
+    return value is not None and bool(_ZERO_DURATION.fullmatch(value.strip()))
+
+
+def _status_body(exc: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    headers = exc.headers or {}
+    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _translate(exc: Exception, what: str) -> ClientError:
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        body = _status_body(exc)
+        reason = str(body.get("reason") or exc.reason or "")
+        message = str(body.get("message") or "")
+        detail = f"{status} {reason}".strip() + (f": {message}" if message else "")
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        if status == 401:
+            return Unauthorized(SYSTEM, f"{what}: unauthorized ({detail})")
+        if status == 403:
+            return PermissionDenied(SYSTEM, f"{what}: forbidden ({detail})")
+        if status == 404:
+            if not (details or {}).get("name"):  # trap 10: the version or CRD is not served
+                return NotFound(SYSTEM, f"{what}: API not served ({detail})")
+            return NotFound(SYSTEM, f"{what}: not found ({detail})")
+        if status == 409:
+            return Conflict(SYSTEM, f"{what}: conflict ({detail})")
+        if status == 429 or status >= 500:
+            return Transient(SYSTEM, f"{what}: server busy or failing ({detail})", _retry_after(exc))
+        return Permanent(SYSTEM, f"{what}: rejected ({detail})")
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return Unreachable(SYSTEM, f"{what}: timed out")
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        return Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})")
+    return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
+
+
+def load_configuration() -> kubernetes.client.Configuration:
+    """In-cluster service account if present, else KUBECONFIG; ConfigError when neither works."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        log.debug("Kubernetes: in-cluster service account")
+    except ConfigException as in_cluster:
+        try:
+            # KUBECONFIG is read here, not at import time as the library's default does.
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
+        except (ConfigException, OSError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"no Kubernetes configuration: not in a pod ({in_cluster}) and no usable KUBECONFIG "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    configuration.retries = 0  # our RetryPolicy retries; urllib3's own loop would hide attempts
+    for credential in (configuration.api_key or {}).values():
+        register_secret(str(credential).removeprefix("Bearer ").strip())
+    return configuration
+
+
+class KubeClient:
+    """ExternalSecret read/annotate. Build once in the entrypoint; `close()` at the end."""
+
+    def __init__(
+        self,
+        configuration: kubernetes.client.Configuration | None = None,
+        retry: RetryPolicy | None = None,
+        *,
+        timeout: float = 10.0,
+        field_manager: str = "client-patcher",
+    ) -> None:
+        self._api = kubernetes.client.ApiClient(configuration or load_configuration())
+        self._custom = kubernetes.client.CustomObjectsApi(self._api)
+        self._apis = kubernetes.client.ApisApi(self._api)
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._field_manager = field_manager
+        self._version: str | None = None
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, what: str, fn: Callable[[float], T]) -> T:
+        def attempt() -> T:
+            try:
+                return fn(self._retry.deadline.cap(self._timeout))
+            except (ApiException, urllib3.exceptions.HTTPError) as exc:
+                raise _translate(exc, what) from None
+
+        return self._retry.call(attempt)
+
+    # -- discovery ---------------------------------------------------------------------------------
+    def external_secret_version(self) -> str:
+        """The ExternalSecret version to use, discovered once: v1, else v1beta1 (never older)."""
+        if self._version is not None:
+            return self._version
+        groups = self._call("GET /apis", lambda t: self._apis.get_api_versions(_request_timeout=t))
+        served: list[str] = []
+        for group in groups.groups or []:
+            if group.name == ESO_GROUP:
+                served = [v.version for v in group.versions or []]
+        for version in PREFERRED_VERSIONS:
+            if version in served:
+                if version != PREFERRED_VERSIONS[0]:
+                    log.warning(
+                        "the cluster does not serve external-secrets.io/v1; using an older version",
+                        extra={"version": version, "served": served},
+                    )
+                self._version = version
+                return version
+        raise NotFound(
+            SYSTEM,
+            f"GET /apis: {ESO_GROUP} serves {served or 'no versions'}; need v1 (or v1beta1): "
+            "is External Secrets Operator installed?",
+        )
+
+    def _path(self, version: str, namespace: str, name: str) -> str:
+        return f"/apis/{ESO_GROUP}/{version}/namespaces/{namespace}/{ES_PLURAL}/{name}"
+
+    # -- ExternalSecrets ---------------------------------------------------------------------------
+    def get_external_secret(self, namespace: str, name: str) -> ExternalSecretState:
+        version = self.external_secret_version()
+        path = self._path(version, namespace, name)
+        obj = self._call(
+            f"GET {path}",
+            lambda t: self._custom.get_namespaced_custom_object(
+                ESO_GROUP, version, namespace, ES_PLURAL, name, _request_timeout=t
+            ),
+        )
+        if not isinstance(obj, dict):
+            raise Permanent(SYSTEM, f"GET {path}: the response is not an object")
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        interval = spec.get("refreshInterval")
+        policy = spec.get("refreshPolicy")
+        return ExternalSecretState(
+            namespace=namespace,
+            name=name,
+            api_version=str(obj.get("apiVersion") or f"{ESO_GROUP}/{version}"),
+            resource_version=str(meta.get("resourceVersion") or ""),
+            refresh_interval=None if interval is None else str(interval),
+            refresh_policy=None if policy is None else str(policy),
+            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+        )
+
+    def annotate_force_sync(self, namespace: str, name: str, value: str) -> str:
+        """Merge-patch `metadata.annotations.force-sync`; returns the new resourceVersion."""
+        version = self.external_secret_version()
+        path = self._path(version, namespace, name)
+        body = {"metadata": {"annotations": {FORCE_SYNC: value}}}
+        obj = self._call(
+            f"PATCH {path}",
+            lambda t: self._custom.patch_namespaced_custom_object(
+                ESO_GROUP,
+                version,
+                namespace,
+                ES_PLURAL,
+                name,
+                body,
+                field_manager=self._field_manager,
+                _request_timeout=t,
+            ),
+        )
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        return str((meta or {}).get("resourceVersion") or "")
