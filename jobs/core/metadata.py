@@ -11,12 +11,25 @@ ORIGIN: Final = "origin"
 AUTHORITY: Final = "authority"
 FIXTURE: Final = "fixture"
 AKV_VERSION: Final = "akv-version"
+# vault-bootstrap's proof that Vault still holds what it copied: "<akv name>/<AKV created>/v<Vault version>"
+# (an AKV list item has no version id, so the current version is recognised by its creation time).
+AKV_FINGERPRINT: Final = "akv-fingerprint"
 KEYCLOAK_REALM: Final = "keycloak-realm"
 KEYCLOAK_CLIENT_ID: Final = "keycloak-client-id"
 ROTATION_RUN_ID: Final = "rotation-run-id"
 
 OUR_KEYS: Final = frozenset(
-    {MANAGED_BY, ORIGIN, AUTHORITY, FIXTURE, AKV_VERSION, KEYCLOAK_REALM, KEYCLOAK_CLIENT_ID, ROTATION_RUN_ID}
+    {
+        MANAGED_BY,
+        ORIGIN,
+        AUTHORITY,
+        FIXTURE,
+        AKV_VERSION,
+        AKV_FINGERPRINT,
+        KEYCLOAK_REALM,
+        KEYCLOAK_CLIENT_ID,
+        ROTATION_RUN_ID,
+    }
 )
 
 AUTHORITY_AKV: Final = "azure-key-vault"

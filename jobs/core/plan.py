@@ -135,10 +135,12 @@ def converge(
     decide: Callable[[KvRead], KvPlan],
     *,
     dry_run: bool,
+    first: KvRead | None = None,
 ) -> Applied:
-    """Read -> plan -> apply; on a CAS conflict (another writer won) read again and re-plan."""
-    for _ in range(_REPLANS):
-        current = vault.read(mount, name)
+    """Read -> plan -> apply; on a CAS conflict (another writer won) read again and re-plan.
+    `first` is a read the caller already made (saves a round trip); later attempts always re-read."""
+    for attempt in range(_REPLANS):
+        current = first if attempt == 0 and first is not None else vault.read(mount, name)
         try:
             applied = apply_plan(vault, mount, decide(current), dry_run=dry_run)
         except Conflict:

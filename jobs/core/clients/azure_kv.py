@@ -1,0 +1,386 @@
+"""Azure Key Vault secrets through the official SDK, authenticated with Workload Identity.
+
+- Credential: `azure-identity`'s `WorkloadIdentityCredential` from what the webhook injects
+  (`AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST`); the CA
+  trust store comes from `REQUESTS_CA_BUNDLE`, which azure-core's requests transport honours. Never a
+  stored client secret.
+- Listing: `list_secrets` pages through `GET /secrets` once per run. A list item carries the current
+  version's attributes (`enabled`, `nbf`, `exp`, `created`, `managed`) but **no version id** (CONTRACTS
+  §2.3: the list `id` has no version), so change detection uses `created` (see `jobs.vault_bootstrap`).
+  The `Date` header of the last list page is kept as the vault's own clock at listing time.
+- Values: `fetch_values` GETs only the names it is given, concurrently with a small bounded pool. Every
+  value is registered with the log redaction filter the moment it arrives.
+- Retries: azure-core's own retry policy is switched off on the Key Vault client (`retry_total=0`) and
+  everything goes through our one `RetryPolicy`, which honours `Retry-After`; a 429 also pauses *all*
+  workers until the Retry-After has passed, so a throttled vault is not hammered by the other threads.
+  Two stacked policies would multiply (azure-core's default is up to 10 tries with backoff up to 120 s,
+  times ours). The credential's token POST keeps a small azure-core retry budget (2 retries, 10 s cap):
+  it runs inside the SDK's challenge policy, where our policy cannot reach it separately.
+- Errors: every azure-core / azure-identity exception is mapped to `jobs.core.errors`; messages carry the
+  operation, the secret name, the status and the service's error code — never a response body or value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineResponse
+from azure.identity import WorkloadIdentityCredential
+from azure.keyvault.secrets import SecretClient, SecretProperties
+
+from jobs.core.errors import (
+    ClientError,
+    ConfigError,
+    NotFound,
+    Permanent,
+    PermissionDenied,
+    Transient,
+    Unauthorized,
+    Unreachable,
+)
+from jobs.core.logs import register_secret
+from jobs.core.retry import RetryPolicy
+from jobs.core.settings import AzureSettings
+
+log = logging.getLogger(__name__)
+SYSTEM: Final = "azure-key-vault"
+PAGE_SIZE: Final = 25  # the service maximum (CONTRACTS §2.2)
+DEFAULT_CONCURRENCY: Final = 8
+MAX_CONCURRENCY: Final = 10
+_AADSTS: Final = re.compile(r"AADSTS\d+: [^.]*\.")
+_AKV_CODE: Final = re.compile(r"AKV\d+|\[[A-Za-z]+\]")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AkvSecretInfo:
+    """One list item: the current version's attributes, without its value or version id."""
+
+    name: str  # as Key Vault spells it (names are case-insensitive in the service)
+    enabled: bool
+    created: int | None  # Unix seconds of the current version's creation
+    not_before: int | None = None
+    expires: int | None = None
+    managed: bool = False  # backs a Key Vault certificate
+
+    def unusable_reason(self, now: float) -> str | None:
+        """Why this secret counts as missing, or None when it may be read."""
+        if not self.enabled:
+            return "disabled"
+        if self.expires is not None and self.expires <= now:
+            return "expired"
+        if self.not_before is not None and self.not_before > now:
+            return "not yet valid (nbf in the future)"
+        if self.managed:
+            return "backs a Key Vault certificate (managed)"
+        return None
+
+
+@dataclass(frozen=True)
+class AkvListing:
+    secrets: dict[str, AkvSecretInfo]  # key: lower-cased name
+    server_time: int | None  # the vault's `Date` at the last list page, Unix seconds
+
+    def get(self, name: str) -> AkvSecretInfo | None:
+        return self.secrets.get(name.lower())
+
+
+@dataclass(frozen=True)
+class AkvValue:
+    name: str
+    version: str
+    created: int | None
+    value: str = field(repr=False)
+
+
+def _unix(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _retry_after(exc: HttpResponseError) -> float | None:
+    response = exc.response
+    if response is None:
+        return None
+    headers: Mapping[str, str] = getattr(response, "headers", None) or {}
+    for name, scale in (("Retry-After", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            return max(0.0, float(raw) * scale)
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def _service_code(exc: HttpResponseError) -> str:
+    error = exc.error
+    if error is None:
+        return ""
+    inner = getattr(error, "innererror", None)
+    inner_code = inner.get("code") if isinstance(inner, dict) else None
+    return str(inner_code or error.code or "")
+
+
+def _auth_detail(exc: ClientAuthenticationError) -> str:
+    text = str(exc.message or exc)
+    found = _AADSTS.search(text)
+    if found:
+        return found.group(0)
+    if "not configured to acquire tokens for tenant" in text:
+        return "the vault's challenge names another tenant than AZURE_TENANT_ID"
+    code = _AKV_CODE.search(text)
+    if code:
+        return f"Key Vault refused the access token ({code.group(0)})"
+    return "authentication failed"
+
+
+def translate(exc: BaseException, operation: str) -> ClientError:
+    """Map an azure-core / azure-identity exception to our taxonomy (no body, no value)."""
+    what = f"{operation}"
+    if isinstance(exc, ClientError):
+        return exc
+    if isinstance(exc, ClientAuthenticationError):
+        # 401 from Key Vault for a token the SDK still believed valid, or an Entra error on the token POST.
+        return Unauthorized(SYSTEM, f"{what}: {_auth_detail(exc)}")
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFound(SYSTEM, f"{what}: not found (404 {_service_code(exc) or 'NotFound'})")
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        code = _service_code(exc)
+        label = f"{status} {code}".strip()
+        if status == 403 and code == "SecretDisabled":
+            return NotFound(SYSTEM, f"{what}: disabled ({label})")
+        if status == 403:
+            return PermissionDenied(SYSTEM, f"{what}: permission denied ({label})")
+        if status == 401:
+            return Unauthorized(SYSTEM, f"{what}: unauthorized ({label})")
+        if status in (408, 429) or status >= 500:
+            return Transient(SYSTEM, f"{what}: {label}", retry_after=_retry_after(exc))
+        return Permanent(SYSTEM, f"{what}: rejected ({label})")
+    if isinstance(exc, ServiceRequestError) and "SSL" in str(exc):
+        return Unreachable(SYSTEM, f"{what}: TLS verification failed (is REQUESTS_CA_BUNDLE the vault's CA?)")
+    if isinstance(exc, ServiceRequestError):
+        return Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})")
+    if isinstance(exc, ServiceResponseError):
+        return Transient(SYSTEM, f"{what}: no complete response ({type(exc).__name__})")
+    if isinstance(exc, ValueError) and "challenge resource" in str(exc):
+        return Permanent(
+            SYSTEM,
+            f"{what}: the vault's challenge resource does not match its host (emulators on loopback "
+            "addresses need AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false)",
+        )
+    if isinstance(exc, OSError):
+        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}: {exc.strerror or 'I/O error'}")
+    if isinstance(exc, AzureError):
+        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
+    return Permanent(SYSTEM, f"{what}: unexpected {type(exc).__name__}")
+
+
+class _Pause:
+    """A vault-wide pause after a 429: every worker waits until the Retry-After has passed."""
+
+    def __init__(self, interrupt: threading.Event) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+        self._interrupt = interrupt
+
+    def wait(self) -> None:
+        with self._lock:
+            remaining = self._until - time.monotonic()
+        if remaining > 0:
+            self._interrupt.wait(remaining)
+
+    def extend(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+
+class AzureKeyVaultClient:
+    """Read-only Key Vault access for vault-bootstrap. Build once in the entrypoint; `close()` at the end."""
+
+    def __init__(
+        self,
+        vault_url: str,
+        settings: AzureSettings,
+        retry: RetryPolicy | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = 15.0,
+    ) -> None:
+        self._retry = retry or RetryPolicy()
+        self._pause = _Pause(self._retry.interrupt)
+        # azure-core's requests transport pools 10 connections per host; more workers would only queue.
+        self._concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
+        try:
+            jwt = settings.federated_token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"AZURE_FEDERATED_TOKEN_FILE {settings.federated_token_file}: cannot read ({exc.strerror})"
+            ) from None
+        register_secret(jwt)  # the SDK reads the file itself; mask it should a library ever echo it
+        credential_kwargs: dict[str, Any] = {
+            "tenant_id": settings.tenant_id,
+            "client_id": settings.client_id,
+            "token_file_path": str(settings.federated_token_file),
+            "retry_total": 2,
+            "retry_backoff_max": 10,
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+        }
+        if settings.authority_host:
+            credential_kwargs["authority"] = settings.authority_host
+        try:
+            self._credential = WorkloadIdentityCredential(**credential_kwargs)
+        except ValueError as exc:  # missing or malformed identity settings
+            raise ConfigError(f"Azure Workload Identity: {exc}") from None
+        client_kwargs: dict[str, Any] = {
+            "verify_challenge_resource": settings.verify_challenge_resource,
+            "retry_total": 0,  # our RetryPolicy is the only one (see the module docstring)
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+        }
+        if settings.keyvault_api_version:
+            client_kwargs["api_version"] = settings.keyvault_api_version
+        try:
+            self._client = SecretClient(vault_url, self._credential, **client_kwargs)
+        except (ValueError, NotImplementedError) as exc:  # e.g. an api-version the SDK does not know
+            self._credential.close()
+            raise ConfigError(f"Azure Key Vault client: {exc}") from None
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        def attempt() -> T:
+            self._pause.wait()
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - the client boundary: nothing from the SDK escapes
+                error = translate(exc, operation)
+                if isinstance(error, Transient) and error.retry_after:
+                    self._pause.extend(error.retry_after)
+                raise error from None
+
+        return self._retry.call(attempt)
+
+    def close(self) -> None:
+        for closable in (self._client, self._credential):
+            with contextlib.suppress(Exception):  # closing must never mask the run's outcome
+                closable.close()
+
+    def __enter__(self) -> AzureKeyVaultClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads --------------------------------------------------------------------------------------
+    def list_secrets(self) -> AkvListing:
+        """Every secret's current-version attributes, paging `GET /secrets` (25 per page). A failed
+        page is retried from its own continuation link, not from the start."""
+        found: dict[str, AkvSecretInfo] = {}
+        server_time: list[int] = []
+
+        def remember_date(response: PipelineResponse[Any, Any]) -> None:
+            raw = response.http_response.headers.get("Date")
+            if raw and response.http_response.status_code == 200:
+                with contextlib.suppress(TypeError, ValueError):
+                    server_time.append(int(parsedate_to_datetime(raw).astimezone(UTC).timestamp()))
+
+        token: str | None = None
+        pages = 0
+        while True:
+
+            def one_page(start: str | None = token) -> tuple[list[SecretProperties], str | None]:
+                pager = self._client.list_properties_of_secrets(
+                    max_page_size=PAGE_SIZE, raw_response_hook=remember_date
+                ).by_page(continuation_token=start)
+                try:
+                    page = list(next(pager))
+                except StopIteration:
+                    return [], None
+                next_link = getattr(pager, "continuation_token", None)  # azure.core.paging.PageIterator
+                return page, str(next_link) if next_link else None
+
+            items, token = self._call(f"list secrets (page {pages + 1})", one_page)
+            pages += 1
+            for item in items:
+                if not item.name:
+                    continue
+                found[item.name.lower()] = AkvSecretInfo(
+                    name=item.name,
+                    enabled=item.enabled is not False,
+                    created=_unix(item.created_on),
+                    not_before=_unix(item.not_before),
+                    expires=_unix(item.expires_on),
+                    managed=bool(item.managed),
+                )
+            if not token:
+                break
+        log.info("listed Azure Key Vault secrets", extra={"secrets": len(found), "pages": pages})
+        return AkvListing(found, max(server_time) if server_time else None)
+
+    def get_value(self, name: str) -> AkvValue:
+        """The latest version's value. Raises NotFound for a missing or disabled secret."""
+
+        def get() -> AkvValue:
+            secret = self._client.get_secret(name)
+            value = secret.value
+            if value is None:
+                raise Permanent(SYSTEM, f"get secret {name}: the response carried no value")
+            register_secret(value)
+            return AkvValue(
+                name=name,
+                version=secret.properties.version or "",
+                created=_unix(secret.properties.created_on),
+                value=value,
+            )
+
+        return self._call(f"get secret {name}", get)
+
+    def fetch_values(self, names: Iterable[str]) -> dict[str, AkvValue | ClientError]:
+        """GET each name once, `concurrency` at a time. Per-name failures are returned, not raised,
+        so one bad secret fails one entry; keys are lower-cased names."""
+        unique = sorted({n.lower(): n for n in names}.items())
+        results: dict[str, AkvValue | ClientError] = {}
+        if not unique:
+            return results
+
+        def one(name: str) -> AkvValue | ClientError:
+            if self._retry.interrupt.is_set() or self._retry.deadline.expired():
+                return Transient(SYSTEM, f"get secret {name}: not attempted (run interrupted or out of time)")
+            try:
+                return self.get_value(name)
+            except ClientError as exc:
+                return exc
+
+        # The first GET alone: on a client that has not talked to the vault yet it caches the
+        # challenge and the token, so the workers do not each send a body-less challenge request.
+        (first_key, first_name), rest = unique[0], unique[1:]
+        results[first_key] = one(first_name)
+        if rest:
+            with ThreadPoolExecutor(max_workers=min(self._concurrency, len(rest))) as pool:
+                fetched: Iterator[AkvValue | ClientError] = pool.map(one, [name for _, name in rest])
+                for (key, _), outcome in zip(rest, fetched, strict=True):
+                    results[key] = outcome
+        return results
