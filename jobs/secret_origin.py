@@ -1,4 +1,11 @@
-"""secret-origin: the classification enforced in CI (check) and in the cluster (smoke, audit, policy)."""
+"""secret-origin: the classification enforced in CI (check) and in the cluster (smoke, audit, policy).
+
+check   offline: catalog classification, production hygiene of values files, ESO anti-patterns in
+        rendered manifests; text, JSON or SARIF; exit 1 on any error
+smoke   live: cluster-managed Vault keys exist and hold no fixture (and, with --consumers, ESO synced them)
+audit   live: the compliance matrix (markdown or JSON); exit 1 on any NON-COMPLIANT entry
+policy  the least-privilege Vault policy (HCL) a job needs for this catalog
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from jobs.core.errors import ConfigError
-from jobs.core.model import RunReport
+from jobs.checks import audit, check, policy, smoke
+from jobs.core.model import CommandOutput, RunReport
 from jobs.core.runner import RunContext, add_common_arguments, run_main
 
 PROG = "secret-origin"
@@ -15,15 +22,39 @@ SUBCOMMANDS = ("check", "smoke", "audit", "policy")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMANDS:
-        add_common_arguments(sub.add_parser(name))
+    check_parser = sub.add_parser("check", help="offline CI check (exit 2 invalid catalog, 1 violation)")
+    add_common_arguments(check_parser)
+    check.add_arguments(check_parser)
+    smoke_parser = sub.add_parser("smoke", help="live: cluster-managed secrets are real, consumers synced")
+    add_common_arguments(smoke_parser)
+    smoke.add_arguments(smoke_parser)
+    audit_parser = sub.add_parser("audit", help="live: the compliance matrix")
+    add_common_arguments(audit_parser)
+    audit_parser.add_argument("--format", choices=audit.FORMATS, default="markdown")
+    audit_parser.add_argument(
+        "--placeholder-pattern", action="append", default=[], metavar="REGEX", help="extra placeholder regex"
+    )
+    policy_parser = sub.add_parser("policy", help="the least-privilege Vault policy of a job (HCL)")
+    add_common_arguments(policy_parser)
+    policy_parser.add_argument("--for", dest="job", choices=policy.JOBS, required=True)
     return parser
 
 
-def execute(ctx: RunContext) -> RunReport:
-    raise ConfigError(f"`{ctx.args.command}` is not implemented yet: the catalog is valid")
+def execute(ctx: RunContext) -> RunReport | CommandOutput:
+    command = ctx.args.command
+    if command == "check":
+        return check.execute(ctx.catalog, ctx.args)
+    if command == "smoke":
+        check.compile_patterns(ctx.args.placeholder_pattern)
+        return smoke.execute(ctx)
+    if command == "audit":
+        check.compile_patterns(ctx.args.placeholder_pattern)
+        return audit.execute(ctx)
+    return policy.execute(ctx.catalog, ctx.args.job, ctx.entries)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,3 +55,12 @@ class RunReport:
         if self.interrupted or any(r.failed for r in self.results):
             return ExitCode.ENTRY_FAILED
         return ExitCode.CONVERGED
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """What a command that is not a per-entry job (e.g. `secret-origin check`) prints, and its exit code.
+    `text` never holds a secret value; the runner still passes it through the redaction filter."""
+
+    text: str
+    exit_code: int

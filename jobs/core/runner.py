@@ -19,7 +19,7 @@ from types import FrameType
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
 from jobs.core.errors import ClientError, ConfigError
 from jobs.core.logs import redact, setup_logging
-from jobs.core.model import Action, EntryResult, ExitCode, RunReport
+from jobs.core.model import Action, CommandOutput, EntryResult, ExitCode, RunReport
 from jobs.core.report import render
 from jobs.core.retry import Deadline, RetryPolicy
 
@@ -141,7 +141,7 @@ def _install_sigterm(interrupt: threading.Event) -> None:
         signal.signal(signal.SIGTERM, on_sigterm)
 
 
-Execute = Callable[[RunContext], RunReport]
+Execute = Callable[[RunContext], RunReport | CommandOutput]
 
 
 def run_main(
@@ -190,5 +190,8 @@ def run_main(
     except ConfigError as exc:
         print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.BAD_INVOCATION
+    if isinstance(report, CommandOutput):
+        print(redact(report.text), flush=True)
+        return report.exit_code
     print(render(report, log_format), flush=True)
     return report.exit_code
