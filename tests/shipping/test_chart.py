@@ -1,0 +1,488 @@
+"""charts/secret-origin rendered with real Helm for every supported mode (ci/*-values.yaml) and the
+example values; every object validated against the Kubernetes OpenAPI schemas (strict)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+
+from jobs.core.catalog import Catalog, SecretEntry, parse_catalog
+from tests.shipping.conftest import (
+    CHART,
+    CI_VALUES,
+    EXAMPLE_VALUES,
+    NAMESPACE,
+    RELEASE,
+    Rendered,
+    load_values,
+    render,
+)
+
+VALUE_FILES = [*CI_VALUES, EXAMPLE_VALUES]
+IDS = [p.name for p in VALUE_FILES]
+# The newest schema kubernetes-validate ships, and the oldest Kubernetes the chart declares.
+KUBE_VERSIONS = (kubernetes_validate.latest_version(), "1.29")
+HOOK_TYPES = {"helm", "argocd"}
+
+
+@pytest.fixture(scope="module", params=VALUE_FILES, ids=IDS)
+def mode(request: pytest.FixtureRequest) -> tuple[dict[str, Any], Rendered]:
+    values = load_values(request.param)
+    return values, render(values)
+
+
+def component_of(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def job_values(values: dict[str, Any], component: str) -> dict[str, Any]:
+    key = {"vault-bootstrap": "vaultBootstrap", "client-patcher": "clientPatcher"}[component]
+    return {**load_values(CHART / "values.yaml")[key], **values.get(key, {})}
+
+
+def merged(values: dict[str, Any]) -> dict[str, Any]:
+    with helm.Chart.load(CHART) as chart:
+        return chart.merge_values(values)
+
+
+def test_ci_values_cover_every_mode() -> None:
+    names = {p.name for p in CI_VALUES}
+    assert {"cronjob-values.yaml", "helm-hook-values.yaml", "argocd-hook-values.yaml"} <= names
+    hooks = {
+        merged(load_values(p))[key]["hook"]["type"]
+        for p in CI_VALUES
+        for key in ("vaultBootstrap", "clientPatcher")
+    }
+    assert hooks == {"none", "helm", "argocd"}
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+def test_every_object_is_valid_kubernetes(mode: tuple[dict[str, Any], Rendered], version: str) -> None:
+    _, rendered = mode
+    assert rendered.objects
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("path", VALUE_FILES, ids=IDS)
+def test_helm_lint_strict_is_clean(path: Path) -> None:
+    report = helm.lint(CHART, load_values(path), strict=True, namespace=NAMESPACE, kube_version="v1.33.0")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [] and report["errors"] == []
+
+
+def test_defaults_alone_name_exactly_the_required_values() -> None:
+    report = helm.lint(CHART)
+    text = "\n".join(report["errors"])
+    assert (
+        "/catalog" in text
+        and "/vault/addr" in text
+        and "/vaultBootstrap/azureWorkloadIdentity/clientId" in text
+    )
+    assert {m["path"] for m in report["messages"] if m["severity"] == 3} <= {"values.yaml", "templates/"}
+
+
+def test_rendered_catalog_is_a_valid_catalog_equal_to_the_values(
+    mode: tuple[dict[str, Any], Rendered],
+) -> None:
+    values, rendered = mode
+    (config_map,) = rendered.of_kind("ConfigMap")
+    catalog = parse_catalog(config_map["data"]["catalog.yaml"], "configmap")
+    assert catalog.model_dump() == parse_catalog(_dump(values["catalog"]), "values").model_dump()
+
+
+def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
+    _, rendered = mode
+    for owner, template in rendered.pod_templates():
+        spec = template["spec"]
+        assert spec["automountServiceAccountToken"] is False, owner
+        assert spec["restartPolicy"] == "Never", owner
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] > 0, owner
+        assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}, owner
+        (container,) = spec["containers"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True, owner
+        assert sc["allowPrivilegeEscalation"] is False, owner
+        assert sc["privileged"] is False, owner
+        assert sc["capabilities"] == {"drop": ["ALL"]}, owner
+        assert "requests" in container["resources"] and "limits" in container["resources"], owner
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]["name"]], owner
+        assert all(m.get("readOnly") for path, m in mounts.items() if path != "/tmp"), owner
+        for volume in volumes.values():
+            assert "hostPath" not in volume and "secret" not in volume, owner
+
+
+def test_service_account_tokens_only_where_needed(mode: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = mode
+    vault_auth = merged(values)["vault"]["kubernetesAuth"]
+    for owner, template in rendered.pod_templates():
+        component = component_of(template)
+        spec = template["spec"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        token_sources = [
+            s["serviceAccountToken"]
+            for v in volumes.values()
+            for s in v.get("projected", {}).get("sources", [])
+            if "serviceAccountToken" in s
+        ]
+        api_path = "/var/run/secrets/kubernetes.io/serviceaccount"
+        if component == "client-patcher":
+            # It patches ExternalSecrets: the in-cluster API credentials, explicitly.
+            sources = volumes[mounts[api_path]]["projected"]["sources"]
+            assert {next(iter(s)) for s in sources} == {"serviceAccountToken", "configMap", "downwardAPI"}
+        else:
+            assert api_path not in mounts, f"{owner} does not talk to the Kubernetes API"
+        if vault_auth["enabled"]:
+            vault_token = volumes[mounts["/var/run/secrets/vault"]]["projected"]["sources"][0]
+            assert vault_token["serviceAccountToken"].get("audience", "") == vault_auth["tokenAudience"]
+            assert env["VAULT_K8S_TOKEN_PATH"] == "/var/run/secrets/vault/token"
+            assert env["VAULT_AUTH_ROLE"] == job_values(values, component)["vaultRole"]
+            assert env["VAULT_AUTH_MOUNT"] == vault_auth["mount"]
+        assert len(token_sources) == (component == "client-patcher") + bool(vault_auth["enabled"]), owner
+
+
+def test_jobs_fail_fast_on_exit_2_and_stop_before_their_deadline(
+    mode: tuple[dict[str, Any], Rendered],
+) -> None:
+    _, rendered = mode
+    for owner, spec in rendered.job_specs():
+        container = spec["template"]["spec"]["containers"][0]
+        rule = spec["podFailurePolicy"]["rules"][0]
+        assert rule == {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": container["name"], "operator": "In", "values": [2]},
+        }, owner
+        args = container["args"]
+        deadline = float(args[args.index("--deadline") + 1])
+        assert 30 <= deadline < spec["activeDeadlineSeconds"], owner
+        assert spec["backoffLimit"] >= 0, owner
+
+
+def test_entrypoint_env_names_the_catalog_and_vault(mode: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = mode
+    for owner, template in rendered.pod_templates():
+        container = template["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SECRET_CATALOG"]["value"] == "/etc/secret-origin/catalog.yaml", owner
+        assert env["VAULT_ADDR"]["value"] == values["vault"]["addr"], owner
+        catalog_mount = next(m for m in container["volumeMounts"] if m["name"] == "catalog")
+        assert catalog_mount["mountPath"] == env["SECRET_CATALOG"]["value"], owner
+        for item in container.get("envFrom", []):
+            assert set(item) <= {"secretRef", "configMapRef", "prefix"}, owner
+        for name, item in env.items():
+            if re.search(r"(SECRET|PASSWORD|TOKEN|_KEY)$", name):
+                assert "value" not in item and "secretKeyRef" in item["valueFrom"], f"{owner}: {name} inline"
+
+
+def test_cronjobs(mode: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = mode
+    for cron in rendered.of_kind("CronJob"):
+        component = component_of(cron)
+        expected = job_values(values, component)["cronjob"]
+        expected = {**load_values(CHART / "values.yaml")[_key(component)]["cronjob"], **expected}
+        spec = cron["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid"
+        assert spec["suspend"] is expected["suspend"]  # always rendered, so GitOps reconciles it
+        assert spec["schedule"] == expected["schedule"]
+        assert spec["startingDeadlineSeconds"] == expected["startingDeadlineSeconds"]
+        assert spec["successfulJobsHistoryLimit"] == expected["successfulJobsHistoryLimit"]
+        assert spec["failedJobsHistoryLimit"] == expected["failedJobsHistoryLimit"]
+        assert spec.get("timeZone", "") == expected["timeZone"]
+        ttl = job_values(values, component)["job"].get("ttlSecondsAfterFinished", 86400)
+        assert spec["jobTemplate"]["spec"].get("ttlSecondsAfterFinished") == ttl
+        # `kubectl create job --from=cronjob/...` copies the jobTemplate labels: keep them identifying.
+        assert spec["jobTemplate"]["metadata"]["labels"]["app.kubernetes.io/component"] == component
+
+
+def test_history_limits_of_zero_are_rendered() -> None:
+    rendered = render(load_values(CHART / "ci" / "production-values.yaml"))
+    for cron in rendered.of_kind("CronJob"):
+        assert cron["spec"]["successfulJobsHistoryLimit"] == 0
+        assert cron["spec"]["failedJobsHistoryLimit"] == 0
+    bootstrap = rendered.named("CronJob", f"{RELEASE}-secret-origin-vault-bootstrap")
+    assert "ttlSecondsAfterFinished" not in bootstrap["spec"]["jobTemplate"]["spec"]  # null = keep
+
+
+def test_hooks(mode: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = mode
+    full = merged(values)
+    jobs = {component_of(j): j for j in rendered.of_kind("Job")}
+    for key, component in (("vaultBootstrap", "vault-bootstrap"), ("clientPatcher", "client-patcher")):
+        hook = full[key]["hook"]
+        if not full[key]["enabled"] or hook["type"] == "none":
+            assert component not in jobs
+            continue
+        job = jobs[component]
+        annotations = job["metadata"]["annotations"]
+        assert "ttlSecondsAfterFinished" not in job["spec"], "hooks are cleaned up by their delete policy"
+        if hook["type"] == "helm":
+            assert annotations == {
+                "helm.sh/hook": "post-install,post-upgrade",
+                "helm.sh/hook-weight": hook["weight"],
+                "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+            }
+        else:
+            assert annotations == {
+                "argocd.argoproj.io/hook": "PostSync",
+                "argocd.argoproj.io/sync-wave": hook["weight"],
+                "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation,HookSucceeded,HookFailed",
+            }
+
+
+def test_helm_and_argocd_hooks_cannot_be_mixed() -> None:
+    values = load_values(CHART / "ci" / "argocd-hook-values.yaml")
+    values["vaultBootstrap"]["hook"] = {"type": "helm"}
+    with pytest.raises(helm.HelmRenderError, match="must not mix helm and argocd"):
+        render(values)
+
+
+def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
+    mode: tuple[dict[str, Any], Rendered],
+) -> None:
+    values, rendered = mode
+    catalog = parse_catalog(_dump(values["catalog"]), "values")
+    expected = _consumers_by_namespace(catalog.secrets)
+    assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
+    assert set(roles) == set(expected)
+    for namespace, role in roles.items():
+        (rule,) = role["rules"]
+        assert rule["apiGroups"] == ["external-secrets.io"]
+        assert rule["resources"] == ["externalsecrets"]
+        assert rule["verbs"] == ["get", "patch"]
+        assert rule["resourceNames"] == sorted(expected[namespace])
+    bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
+    assert set(bindings) == set(expected)
+    patcher_sa = _service_account_of(rendered, "client-patcher")
+    for namespace, binding in bindings.items():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[namespace]["metadata"]["name"],
+        }
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": patcher_sa, "namespace": NAMESPACE}]
+
+
+def test_workload_identity_only_for_vault_bootstrap(mode: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = mode
+    client_id = values["vaultBootstrap"]["azureWorkloadIdentity"]["clientId"]
+    for owner, template in rendered.pod_templates():
+        uses = template["metadata"]["labels"].get("azure.workload.identity/use")
+        assert uses == ("true" if component_of(template) == "vault-bootstrap" else None), owner
+    accounts = {component_of(sa): sa for sa in rendered.of_kind("ServiceAccount")}
+    assert (
+        accounts["vault-bootstrap"]["metadata"]["annotations"]["azure.workload.identity/client-id"]
+        == client_id
+    )
+    for sa in accounts.values():
+        assert sa["automountServiceAccountToken"] is False
+    if "client-patcher" in accounts:
+        assert "annotations" not in accounts["client-patcher"]["metadata"]
+
+
+def test_checksum_follows_the_catalog_only() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    before = _checksums(render(values))
+    assert len(set(before.values())) == 1
+
+    rescheduled = copy.deepcopy(values)
+    rescheduled["vaultBootstrap"]["cronjob"]["schedule"] = "3 * * * *"
+    assert _checksums(render(rescheduled)) == before
+
+    rotated = copy.deepcopy(values)
+    entry = next(e for e in rotated["catalog"]["secrets"] if e["origin"] == "service-generated")
+    entry["keycloak"]["rotate"] = {"runId": "8"}
+    after = _checksums(render(rotated))
+    assert after.keys() == before.keys()
+    assert all(after[k] != before[k] for k in before)
+
+
+def test_image_digest_wins_over_tag() -> None:
+    rendered = render(load_values(CHART / "ci" / "production-values.yaml"))
+    for owner, template in rendered.pod_templates():
+        assert re.fullmatch(
+            r"ghcr\.io/ameide/secret-origin-[a-z-]+@sha256:[0-9a-f]{64}",
+            template["spec"]["containers"][0]["image"],
+        ), owner
+    rendered = render(load_values(CHART / "ci" / "cronjob-values.yaml"))
+    for owner, template in rendered.pod_templates():
+        assert template["spec"]["containers"][0]["image"].endswith(":0.1.0"), owner
+
+
+def test_existing_service_account_is_used_not_created() -> None:
+    rendered = render(load_values(CHART / "ci" / "production-values.yaml"))
+    assert "client-patcher" not in {component_of(sa) for sa in rendered.of_kind("ServiceAccount")}
+    assert _service_account_of(rendered, "client-patcher") == "secret-origin-client-patcher"
+
+
+def test_run_deadline_must_leave_room() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    values["clientPatcher"]["job"] = {"activeDeadlineSeconds": 60, "deadlineMarginSeconds": 40}
+    with pytest.raises(helm.HelmRenderError, match="at least 30 s"):
+        render(values)
+
+
+def test_disabled_jobs_render_nothing_of_theirs() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    values["clientPatcher"]["enabled"] = False
+    rendered = render(values)
+    assert {
+        component_of(o) for o in rendered.objects if "app.kubernetes.io/component" in o["metadata"]["labels"]
+    } == {"vault-bootstrap"}
+    assert not rendered.of_kind("Role")
+
+
+def test_notes_document_the_vault_policy_and_the_manual_trigger(
+    mode: tuple[dict[str, Any], Rendered],
+) -> None:
+    values, rendered = mode
+    full = merged(values)
+    for key, component in (("vaultBootstrap", "vault-bootstrap"), ("clientPatcher", "client-patcher")):
+        if not full[key]["enabled"]:
+            continue
+        assert f"secret-origin policy --for {component} --catalog catalog.yaml" in rendered.notes
+        if full[key]["cronjob"]["enabled"]:
+            assert f"--from=cronjob/{RELEASE}-secret-origin-{component}" in rendered.notes
+
+
+BAD_VALUES = {
+    "unknown top-level key": lambda v: v.update(replicaCount=2),
+    "typo in the catalog": lambda v: v["catalog"]["secrets"][0].update(requried=True),
+    "unknown origin": lambda v: v["catalog"]["secrets"][0].update(origin="vault"),
+    "keycloak source on an external entry": lambda v: v["catalog"]["secrets"][0].update(
+        keycloak={"realm": "r", "clientId": "c"}
+    ),
+    "service-generated without keycloak": lambda v: v["catalog"]["secrets"].append(
+        {"name": "x", "origin": "service-generated"}
+    ),
+    "inline client secret": lambda v: v["clientPatcher"].update(
+        env=[{"name": "KEYCLOAK_CLIENT_SECRET", "value": "hunter22"}]
+    ),
+    "inline vault token": lambda v: v["vaultBootstrap"].update(
+        env=[{"name": "VAULT_TOKEN", "value": "root"}]
+    ),
+    "envFrom without a source": lambda v: v["clientPatcher"].update(envFrom=[{"prefix": "KC_"}]),
+    "unknown hook type": lambda v: v["clientPatcher"].update(hook={"type": "PostSync"}),
+    "negative history limit": lambda v: v["vaultBootstrap"]["cronjob"].update(failedJobsHistoryLimit=-1),
+    "workload identity without client id": lambda v: v["vaultBootstrap"].update(
+        azureWorkloadIdentity={"enabled": True, "clientId": ""}
+    ),
+    "CRON_TZ in the schedule": lambda v: v["vaultBootstrap"]["cronjob"].update(
+        schedule="CRON_TZ=UTC 0 * * * *"
+    ),
+    "root user": lambda v: v.update(podSecurityContext={"runAsUser": 0}),
+    "vault addr without scheme": lambda v: v["vault"].update(addr="vault:8200"),
+    "short-lived projected token": lambda v: v["vault"].update(kubernetesAuth={"tokenExpirationSeconds": 60}),
+    "string deadline": lambda v: v["clientPatcher"].update(job={"activeDeadlineSeconds": "600"}),
+}
+
+
+@pytest.mark.parametrize("mutation", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_schema_rejects_bad_values(mutation: Any) -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    mutation(values)
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+    with pytest.raises(helm.HelmError):
+        render(values)
+
+
+def test_schema_mirrors_the_catalog_model() -> None:
+    """Every catalog key the jobs accept is in values.schema.json, and nothing else."""
+    with helm.Chart.load(CHART) as chart:
+        schema = chart.schema
+    assert schema is not None
+    defs = schema["$defs"]
+
+    def keys(model: Any) -> set[str]:
+        return {f.alias or name for name, f in model.model_fields.items()}
+
+    assert set(defs["catalog"]["properties"]) == keys(Catalog)
+    assert set(defs["catalogEntry"]["properties"]) == keys(SecretEntry)
+    catalog_fields = Catalog.model_fields
+    for key, field_name in (
+        ("vault", "vault"),
+        ("azureKeyVault", "azure_key_vault"),
+        ("keycloak", "keycloak"),
+    ):
+        model = _model_of(catalog_fields[field_name].annotation)
+        assert set(defs["catalog"]["properties"][key]["properties"]) == keys(model), key
+
+
+def test_every_value_is_in_the_schema() -> None:
+    with helm.Chart.load(CHART) as chart:
+        schema = chart.schema
+        defaults = chart.values
+    assert schema is not None
+    missing = list(_uncovered(defaults, schema, schema, ""))
+    assert missing == []
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _dump(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _key(component: str) -> str:
+    return {"vault-bootstrap": "vaultBootstrap", "client-patcher": "clientPatcher"}[component]
+
+
+def _consumers_by_namespace(entries: tuple[SecretEntry, ...]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for entry in entries:
+        if entry.origin.value != "service-generated":
+            continue
+        for consumer in entry.consumers:
+            out.setdefault(consumer.namespace, set()).add(consumer.name)
+    return out
+
+
+def _service_account_of(rendered: Rendered, component: str) -> str:
+    names = {
+        t["spec"]["serviceAccountName"] for _, t in rendered.pod_templates() if component_of(t) == component
+    }
+    (name,) = names
+    return str(name)
+
+
+def _checksums(rendered: Rendered) -> dict[str, str]:
+    return {owner: t["metadata"]["annotations"]["checksum/config"] for owner, t in rendered.pod_templates()}
+
+
+def _model_of(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", (annotation,)):
+        if isinstance(arg, type) and hasattr(arg, "model_fields"):
+            return arg
+    raise AssertionError(annotation)
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _uncovered(value: Any, node: dict[str, Any], root: dict[str, Any], path: str) -> Any:
+    node = _resolve(node, root)
+    if isinstance(value, dict) and "properties" in node:
+        assert node.get("additionalProperties") is False, f"{path or '/'} allows unknown keys"
+        for key, item in value.items():
+            if key not in node["properties"]:
+                yield f"{path}/{key}"
+            else:
+                yield from _uncovered(item, node["properties"][key], root, f"{path}/{key}")

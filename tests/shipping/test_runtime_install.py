@@ -1,0 +1,60 @@
+"""What the images do, without Docker (tests/support/runtime_image.py): the wheel built from the Docker
+build context, installed with its runtime dependencies only, runs every console script."""
+
+from __future__ import annotations
+
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.shipping.conftest import ROOT
+from tests.support.runtime_image import CONSOLE_SCRIPTS, RuntimeInstall
+
+
+def test_the_console_scripts_are_the_declared_ones() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert set(scripts) == set(CONSOLE_SCRIPTS)
+
+
+@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
+def test_entrypoint_help_runs_from_a_clean_install(runtime_install: RuntimeInstall, script: str) -> None:
+    result = runtime_install.run(script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"usage: {script}" in result.stdout
+    for flag in ("--catalog", "--dry-run", "--log-format", "--only", "--deadline"):
+        assert flag in result.stdout or script == "secret-origin", flag
+
+
+def test_the_clean_install_does_not_see_the_dev_environment(runtime_install: RuntimeInstall) -> None:
+    python = runtime_install.bin / "python"
+    assert python.exists()
+    result = runtime_install.run("python", "-c", "import pytest")
+    assert result.returncode != 0, "the test extra leaked into the runtime install"
+
+
+def test_the_wheel_holds_only_the_package(runtime_install: RuntimeInstall) -> None:
+    names = zipfile.ZipFile(runtime_install.wheel).namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"jobs"}
+    assert "jobs/py.typed" in names
+
+
+def test_policy_invocation_shape_from_the_docs(runtime_install: RuntimeInstall) -> None:
+    """The command NOTES.txt and docs/ print: `secret-origin policy --for JOB --catalog FILE`."""
+    for job in ("client-patcher", "vault-bootstrap"):
+        result = runtime_install.run(
+            "secret-origin", "policy", "--for", job, "--catalog", str(ROOT / "examples" / "catalog.yaml")
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert 'path "secret/data/' in result.stdout
+
+
+def test_catalog_validation_runs_from_a_clean_install(
+    runtime_install: RuntimeInstall, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("environment: dev\nsecrets: [{name: x, origin: nope}]\n", encoding="utf-8")
+    result = runtime_install.run("vault-bootstrap", "--catalog", str(bad), "--log-format", "text")
+    assert result.returncode == 2
