@@ -87,6 +87,7 @@ def start_openbao(workdir: Path | None = None) -> OpenBao:
     addr = f"http://127.0.0.1:{port}"
     token = f"root-{uuid.uuid4().hex[:12]}"
     workdir = workdir or Path(tempfile.mkdtemp(prefix="openbao-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "openbao.log"
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
