@@ -239,6 +239,7 @@ class Patcher:
                 entry.name,
                 lambda current: plan_sync(current, self.ctx.catalog.vault.field, secret, ours, label),
                 dry_run=self.dry_run,
+                first=before,  # already read for the rotation decision: one Vault read per entry
             )
         except ClientError as exc:
             if not rotated:

@@ -19,7 +19,7 @@ from jobs.checks import rules
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Consumer, SecretEntry
-from jobs.core.clients.kube_read import KubeReader
+from jobs.core.clients.kube import KubeClient
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.model import Action, EntryResult, RunReport
 from jobs.core.runner import RunContext, fail_all, process_entries
@@ -139,7 +139,7 @@ def selected(catalog: Catalog, entries: Iterable[SecretEntry], consumers: bool) 
 def check_entry(
     ctx: RunContext,
     vault: VaultClient,
-    kube: KubeReader | None,
+    kube: KubeClient | None,
     known: Known,
     entry: SecretEntry,
 ) -> EntryResult:
@@ -198,7 +198,7 @@ def execute(ctx: RunContext) -> RunReport:
         if e not in entries
     ]
     vault = VaultClient(load_settings(VaultSettings), ctx.retry)
-    kube = KubeReader(retry=ctx.retry, field_manager="secret-origin") if ctx.args.consumers else None
+    kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.args.consumers else None
     try:
         try:
             vault.login()

@@ -12,6 +12,8 @@ object's namespace/name and the API server's `reason` and `message` (a Status ne
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -141,7 +143,7 @@ def load_configuration() -> kubernetes.client.Configuration:
 
 
 class KubeClient:
-    """ExternalSecret read/annotate. Build once in the entrypoint; `close()` at the end."""
+    """ExternalSecret read/annotate and Secret reads. Build once in the entrypoint; `close()` at the end."""
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class KubeClient:
     ) -> None:
         self._api = kubernetes.client.ApiClient(configuration or load_configuration())
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
+        self._core = kubernetes.client.CoreV1Api(self._api)
         self._apis = kubernetes.client.ApisApi(self._api)
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
@@ -206,7 +209,8 @@ class KubeClient:
         return f"/apis/{ESO_GROUP}/{version}/namespaces/{namespace}/{ES_PLURAL}/{name}"
 
     # -- ExternalSecrets ---------------------------------------------------------------------------
-    def get_external_secret(self, namespace: str, name: str) -> ExternalSecretState:
+    def get_external_secret_object(self, namespace: str, name: str) -> Mapping[str, Any]:
+        """The whole ExternalSecret as the API returns it."""
         version = self.external_secret_version()
         path = self._path(version, namespace, name)
         obj = self._call(
@@ -217,6 +221,11 @@ class KubeClient:
         )
         if not isinstance(obj, dict):
             raise Permanent(SYSTEM, f"GET {path}: the response is not an object")
+        return obj
+
+    def get_external_secret(self, namespace: str, name: str) -> ExternalSecretState:
+        obj = self.get_external_secret_object(namespace, name)
+        version = self.external_secret_version()
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         interval = spec.get("refreshInterval")
@@ -230,6 +239,27 @@ class KubeClient:
             refresh_policy=None if policy is None else str(policy),
             annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
         )
+
+    def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The decoded `data` of a Secret (for `smoke --consumers`); None when it does not exist.
+        Every value is registered with the redaction filter before anything could print it."""
+        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+        try:
+            secret = self._call(
+                f"GET {path}",
+                lambda t: self._core.read_namespaced_secret(name, namespace, _request_timeout=t),
+            )
+        except NotFound:
+            return None
+        result: dict[str, bytes] = {}
+        for key, encoded in (secret.data or {}).items():
+            try:
+                raw = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise Permanent(SYSTEM, f"GET {path}: key {key!r} is not base64") from None
+            register_secret(raw.decode("utf-8", errors="replace"))
+            result[str(key)] = raw
+        return result
 
     def annotate_force_sync(self, namespace: str, name: str, value: str) -> str:
         """Merge-patch `metadata.annotations.force-sync`; returns the new resourceVersion."""
