@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from jobs.core.logs import forget_registered_secrets
 from tests.support.openbao import OpenBao, start_openbao
+
+
+@pytest.fixture(autouse=True)
+def isolated_redaction() -> Iterator[None]:
+    """Each test starts with an empty redaction registry, as each job process does."""
+    forget_registered_secrets()
+    yield
+    forget_registered_secrets()
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,14 @@ def register_secret(value: str | None) -> None:
             _ordered[:] = sorted(_secrets, key=len, reverse=True)
 
 
+def forget_registered_secrets() -> None:
+    """Empty the registry. A job process never needs this (it registers for its whole life); test
+    processes run many jobs' code in one interpreter and call it between tests."""
+    with _lock:
+        _secrets.clear()
+        _ordered.clear()
+
+
 def registered_count() -> int:
     return len(_secrets)
 

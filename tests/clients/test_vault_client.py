@@ -238,3 +238,19 @@ def test_kubernetes_auth_refused_login_is_unauthorized_and_names_the_role(
     missing = KubeAuth(mount=auth.mount, role=auth.role, token_path=tmp_path / "absent")
     with pytest.raises(Permanent, match="cannot read the service-account token"):
         k8s_vault(openbao, missing).read(kv_mount, "x")
+
+
+def test_create_only_policy_meeting_a_key_created_meanwhile_is_a_conflict(
+    openbao: OpenBao, client: VaultClient, kv_mount: str
+) -> None:
+    openbao.write_policy(
+        f"create-only-{kv_mount}",
+        f'path "{kv_mount}/data/seed" {{ capabilities = ["create", "read"] }}\n',
+    )
+    seeder = vault(openbao.addr, openbao.token_with_policies(f"create-only-{kv_mount}"))
+    client.write(kv_mount, "seed", {"value": "seed-real-9c1"}, cas=0)  # the other writer wins the race
+    with pytest.raises(Conflict, match="created by another writer meanwhile"):
+        seeder.write(kv_mount, "seed", {"value": "seed-placeholder-7f3"}, cas=0)
+    assert client.read(kv_mount, "seed").value("value") == "seed-real-9c1"
+    with pytest.raises(PermissionDenied):  # a denial on an absent key stays a denial
+        seeder.write(kv_mount, "elsewhere", {"value": "seed-placeholder-7f3"}, cas=0)

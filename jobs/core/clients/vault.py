@@ -258,7 +258,23 @@ class VaultClient:
             )
             return int(response["data"]["version"])
 
-        return self._call("write", f"{mount}/data/{name}", post)
+        try:
+            return self._call("write", f"{mount}/data/{name}", post)
+        except PermissionDenied:
+            # Vault checks `create` for a new key and `update` for an existing one. A create-only
+            # policy (fixture seeding) that meets a key another writer created meanwhile is denied,
+            # not refused by CAS: report that as the conflict it is, so the caller re-plans.
+            if cas == 0 and self._exists_now(mount, name):
+                raise Conflict(
+                    SYSTEM, f"write {mount}/data/{name}: created by another writer meanwhile (cas=0)"
+                ) from None
+            raise
+
+    def _exists_now(self, mount: str, name: str) -> bool:
+        try:
+            return self.read(mount, name).exists
+        except PermissionDenied:
+            return False  # cannot tell: the original denial stands
 
     def write_metadata(self, mount: str, name: str, custom_metadata: Mapping[str, str]) -> None:
         """Replace custom_metadata. Only custom_metadata is sent, so max_versions, cas_required and
