@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def execute(ctx: RunContext) -> RunReport | CommandOutput:
     command = ctx.args.command
+    ctx.job = f"{PROG} {command}"  # the summary names the subcommand
     if command == "check":
         return check.execute(ctx.catalog, ctx.args)
     if command == "smoke":
