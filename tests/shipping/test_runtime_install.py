@@ -3,6 +3,7 @@ build context, installed with its runtime dependencies only, runs every console 
 
 from __future__ import annotations
 
+import json
 import tomllib
 import zipfile
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.shipping.conftest import ROOT
+from tests.support.client_patcher_stack import ClientPatcherStack
+from tests.support.openbao import OpenBao
 from tests.support.runtime_image import CONSOLE_SCRIPTS, RuntimeInstall
+from tests.support.vault_bootstrap_stack import BootstrapStack
 
 
 def test_the_console_scripts_are_the_declared_ones() -> None:
@@ -58,3 +62,40 @@ def test_catalog_validation_runs_from_a_clean_install(
     bad.write_text("environment: dev\nsecrets: [{name: x, origin: nope}]\n", encoding="utf-8")
     result = runtime_install.run("vault-bootstrap", "--catalog", str(bad), "--log-format", "text")
     assert result.returncode == 2
+
+
+def _stack_env(env: dict[str, str]) -> dict[str, str]:
+    """The stack's connection variables only: the clean install's own PATH must win."""
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("VAULT_", "KEYCLOAK_", "AZURE_", "KUBECONFIG", "SECRET_"))
+        or k == "REQUESTS_CA_BUNDLE"
+    }
+
+
+def test_both_jobs_dry_run_against_the_local_stack_from_a_clean_install(
+    runtime_install: RuntimeInstall, openbao: OpenBao, tmp_path: Path
+) -> None:
+    """A runtime dependency that only the dev environment provides would fail these real runs."""
+    with ClientPatcherStack.start(openbao, openbao.new_kv_mount(), tmp_path / "cp") as stack:
+        done = runtime_install.run(
+            "client-patcher", "--dry-run", "--log-format", "json", env=_stack_env(stack.env())
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        summary = json.loads(done.stdout)
+        assert summary["dryRun"] is True
+        assert summary["counts"]["written"] == len(stack.clients)
+        assert all(stack.vault_state(spec.name)[0] == 0 for spec in stack.clients)  # nothing written
+    with BootstrapStack.start(tmp_path / "vb", openbao=openbao) as boot:
+        boot.seed_akv({"ghcr-pull-secret": "ghp_runtimeInstall0001"})
+        boot.write_catalog(
+            [{"name": "ghcr-token", "origin": "external", "azureKeyVault": "ghcr-pull-secret"}]
+        )
+        done = runtime_install.run(
+            "vault-bootstrap", "--dry-run", "--log-format", "json", env=_stack_env(boot.env())
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(done.stdout)["counts"]["written"] == 1
+        assert boot.vault_value("ghcr-token") is None
+        assert "ghp_runtimeInstall0001" not in done.stdout + done.stderr
