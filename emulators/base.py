@@ -14,6 +14,7 @@ Fault-injection knobs live here so they behave the same everywhere:
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -191,6 +192,12 @@ def _make_handler(emulator: EmulatorServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default
             return
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: with Nagle on, the client's delayed ACK adds
+            # ~40 ms to every response, which real servers do not.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)

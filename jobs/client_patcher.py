@@ -229,7 +229,7 @@ class Patcher:
                 extra={"entry": entry.name, "client": client.label, "why": rotation.reason},
             )
         else:
-            secret = self.keycloak.read_client_secret(client)
+            secret = self.keycloak.client_secret(client)
         ours = metadata_for(entry, rotation.record_run_id)
         label = f"keycloak {client.label}"
         try:
@@ -256,7 +256,7 @@ class Patcher:
     def _dry_run_rotation(
         self, entry: SecretEntry, client: KeycloakClientInfo, before: KvRead, rotation: RotationDecision
     ) -> EntryResult:
-        self.keycloak.read_client_secret(client)  # read everything, even though it will be replaced
+        self.keycloak.client_secret(client)  # prove it is readable, even though it would be replaced
         version = before.version + 1
         reason = (
             f"{DRY_RUN} would rotate the client secret of {client.label} ({rotation.reason}; "

@@ -274,6 +274,30 @@ def test_view_only_identity_cannot_read_a_secret(keycloak: KeycloakEmulator, clo
             kc.read_client_secret(app)
 
 
+def test_a_secret_the_client_search_returned_is_not_requested_again(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    with make(keycloak, clock) as kc:
+        app = kc.find_client("ameide", "app")
+        keycloak.reset_requests()
+        assert kc.client_secret(app) == "app-secret-value-000001"
+    assert keycloak.count() == 0
+    assert "app-secret-value-000001" not in repr(app)
+
+
+def test_a_masked_secret_is_requested_and_refused_without_manage_clients(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    keycloak.add_user("master", "viewer", "viewer-pass", client_roles={"ameide-realm": ["view-clients"]})
+    kc_settings = settings(client_id=None, client_secret=None, username="viewer", password="viewer-pass")
+    with make(keycloak, clock, kc_settings) as kc:
+        app = kc.find_client("ameide", "app")
+        assert app.listed_secret is None  # Keycloak 26.8+ masks it for view-clients
+        with pytest.raises(PermissionDenied, match="manage-clients"):
+            kc.client_secret(app)
+    assert keycloak.count(lambda m, p: m == "GET" and p.endswith("/client-secret")) == 1
+
+
 def test_identity_without_view_rights_cannot_see_the_client_type(
     keycloak: KeycloakEmulator, clock: Clock
 ) -> None:

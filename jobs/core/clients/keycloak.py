@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
@@ -65,6 +65,9 @@ class KeycloakClientInfo:
     bearer_only: bool
     authenticator: str
     enabled: bool
+    # The secret as the clients search returned it; None when Keycloak left it out (public and
+    # bearer-only clients) or masked it (an identity without manage-clients on Keycloak 26.8+).
+    listed_secret: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -382,7 +385,7 @@ class KeycloakClient:
         if not isinstance(found, list):
             raise Permanent(SYSTEM, f"GET {path}: expected a JSON list of clients")
         for rep in found:
-            if isinstance(rep, dict) and isinstance(rep.get("secret"), str) and rep["secret"] != _SECRET_MASK:
+            if isinstance(rep, dict) and _listed_secret(rep) is not None:
                 register_secret(rep["secret"])
         exact = [r for r in found if isinstance(r, dict) and r.get("clientId") == client_id]
         if not exact:
@@ -406,6 +409,7 @@ class KeycloakClient:
             bearer_only=bool(rep.get("bearerOnly")),
             authenticator=str(rep.get("clientAuthenticatorType") or CLIENT_SECRET_AUTH),
             enabled=bool(rep.get("enabled", True)),
+            listed_secret=_listed_secret(rep),
         )
 
     def _secret_path(self, client: KeycloakClientInfo) -> str:
@@ -420,6 +424,14 @@ class KeycloakClient:
         register_secret(value)
         return value
 
+    def client_secret(self, client: KeycloakClientInfo) -> str:
+        """The client's current secret with at most one request: the value the clients search
+        already returned (Keycloak puts it in the representation for an identity allowed to read it),
+        else GET .../client-secret. Gate with `usable_secret_problem` first (trap 3)."""
+        if client.listed_secret is not None:
+            return client.listed_secret
+        return self.read_client_secret(client)
+
     def read_client_secret(self, client: KeycloakClientInfo) -> str:
         """GET .../client-secret. Gate with `usable_secret_problem` first: Keycloak returns stale
         secrets of public or bearer-only clients (trap 3)."""
@@ -431,6 +443,12 @@ class KeycloakClient:
         policy, the old one stops working at once."""
         path = self._secret_path(client)
         return self._secret_value(self._admin("POST", path, json_body=True), client, f"POST {path}")
+
+
+def _listed_secret(rep: Mapping[str, Any]) -> str | None:
+    """The secret in a ClientRepresentation, unless absent, empty or masked."""
+    secret = rep.get("secret")
+    return secret if isinstance(secret, str) and secret and secret != _SECRET_MASK else None
 
 
 def usable_secret_problem(client: KeycloakClientInfo) -> str | None:
