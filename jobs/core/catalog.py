@@ -34,6 +34,16 @@ _K8S_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 PRODUCTION: Final = "production"
 
 
+_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint without the text it quotes: for `*x` or `!x` it names the token it found,
+    which may be a secret from a values file or a fixture."""
+    problem = getattr(exc, "problem", None) or "parse error"
+    return _QUOTED.sub("'...'", str(problem))
+
+
 def is_valid_name(value: str) -> bool:
     return bool(NAME_PATTERN.fullmatch(value))
 
@@ -182,7 +192,7 @@ class SecretEntry(_Strict):
     required: bool = False
     keycloak: KeycloakSource | None = None
     # At least 4 characters so the log redaction filter can mask it (see jobs.core.logs).
-    fixture: str | None = Field(None, min_length=4, max_length=25_000)
+    fixture: str | None = Field(None, min_length=4, max_length=25_000, repr=False)
     consumers: tuple[Consumer, ...] = ()
 
     @field_validator("name")
@@ -370,9 +380,7 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise CatalogError(
-            path, [Problem("(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}", line)]
-        ) from None
+        raise CatalogError(path, [Problem("(yaml)", f"not valid YAML: {yaml_problem(exc)}", line)]) from None
     if not isinstance(raw, dict):
         raise CatalogError(path, [Problem("(top level)", "must be a mapping with environment, secrets, ...")])
     lines = _entry_lines(text)

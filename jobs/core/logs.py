@@ -15,10 +15,12 @@ import traceback
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
+from urllib.parse import quote, quote_plus
 
 REDACTED: Final = "[REDACTED]"
-# Values shorter than this are still redacted; below it we refuse nothing, because a one-character
-# secret would turn every log line into confetti. Such values are rejected earlier as too short.
+# Values shorter than this are not masked: a one-character "secret" would turn every log line into
+# confetti. Catalog fixtures must be at least this long; a shorter credential or value read from a
+# server is too weak to be a secret anyway, and the jobs never log values on purpose.
 _MIN_LENGTH: Final = 4
 
 _lock = threading.Lock()
@@ -37,7 +39,15 @@ def register_secret(value: str | None) -> None:
     if not value or len(value) < _MIN_LENGTH:
         return
     with _lock:
-        variants = {value, json.dumps(value)[1:-1], repr(value)[1:-1]}
+        variants = {
+            value,
+            value.strip(),  # a token file or Secret often ends in a newline
+            json.dumps(value)[1:-1],
+            repr(value)[1:-1],
+            quote(value, safe=""),  # as echoed in a form body or a query string
+            quote_plus(value),
+        }
+        variants = {v for v in variants if len(v) >= _MIN_LENGTH}
         new = variants - _secrets
         if new:
             _secrets.update(new)

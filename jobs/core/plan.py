@@ -25,7 +25,7 @@ class KvPlan:
     name: str
     action: Action
     reason: str
-    write_data: Mapping[str, str] | None = None  # the whole new version; None = no data write
+    write_data: Mapping[str, str] | None = field(default=None, repr=False)  # the new version; None = no write
     cas: int = 0
     write_metadata: Mapping[str, str] | None = None  # the whole custom_metadata; None = leave it
     current_version: int = 0

@@ -10,11 +10,15 @@ from jobs.core.model import EntryResult, RunReport
 
 
 def _entry_json(result: EntryResult) -> dict[str, Any]:
-    payload: dict[str, Any] = {"name": result.name, "action": result.action.value, "reason": result.reason}
+    payload: dict[str, Any] = {
+        "name": result.name,
+        "action": result.action.value,
+        "reason": redact(result.reason),
+    }
     if result.vault_version is not None:
         payload["vaultVersion"] = result.vault_version
     if result.warnings:
-        payload["warnings"] = list(result.warnings)
+        payload["warnings"] = [redact(w) for w in result.warnings]
     return payload
 
 
@@ -26,7 +30,7 @@ def render_json(report: RunReport) -> str:
         "exitCode": int(report.exit_code),
         "counts": report.counts,
         "entries": [_entry_json(r) for r in report.results],
-        "warnings": list(report.warnings),
+        "warnings": [redact(w) for w in report.warnings],
     }
     return redact(json.dumps(payload, sort_keys=False))
 

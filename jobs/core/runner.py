@@ -190,6 +190,9 @@ def run_main(
     except ConfigError as exc:
         print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.BAD_INVOCATION
+    except Exception as exc:  # noqa: BLE001 - a crash outside the entry loop: no raw traceback
+        print(f"{parser.prog}: error: {failure_reason(exc)}", file=sys.stderr)
+        return ExitCode.ENTRY_FAILED
     if isinstance(report, CommandOutput):
         print(redact(report.text), flush=True)
         return report.exit_code

@@ -56,7 +56,7 @@ from jobs.core.errors import (
     Unauthorized,
     Unreachable,
 )
-from jobs.core.logs import register_secret
+from jobs.core.logs import redact, register_secret
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import AzureSettings
 
@@ -144,7 +144,7 @@ def _service_code(exc: HttpResponseError) -> str:
 
 
 def _auth_detail(exc: ClientAuthenticationError) -> str:
-    text = str(exc.message or exc)
+    text = redact(str(exc.message or exc))  # before any cut: a prefix of a value is a leak too
     found = _AADSTS.search(text)
     if found:
         return found.group(0)

@@ -76,10 +76,10 @@ class KeycloakClientInfo:
 
 @dataclass
 class _Token:
-    access: str
+    access: str = field(repr=False)
     grant: Grant
     renew_at: float
-    refresh: str | None = None
+    refresh: str | None = field(default=None, repr=False)
     refresh_until: float | None = None
 
 

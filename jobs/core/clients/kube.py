@@ -25,6 +25,7 @@ from typing import Any, Final, TypeVar
 import kubernetes.client
 import kubernetes.config
 import urllib3.exceptions
+import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -131,6 +132,11 @@ def load_configuration() -> kubernetes.client.Configuration:
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
             )
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            # Never the parser's text: it quotes the token it choked on, which may be the credential.
+            raise ConfigError(f"KUBECONFIG is not valid YAML{where} ({type(exc).__name__})") from None
         except (ConfigException, OSError, TypeError, ValueError) as exc:
             raise ConfigError(
                 f"no Kubernetes configuration: not in a pod ({in_cluster}) and no usable KUBECONFIG "

@@ -49,7 +49,7 @@ class KvRead:
     name: str
     exists: bool
     version: int  # current version; 0 when the key has no metadata
-    data: Mapping[str, str] = field(default_factory=dict)  # fields of the current version
+    data: Mapping[str, str] = field(default_factory=dict, repr=False)  # fields of the current version
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
     deleted: bool = False  # the current version is soft-deleted or destroyed
 
@@ -63,8 +63,9 @@ class KvRead:
 
 def _first_error(exc: hvac.exceptions.VaultError) -> str:
     errors = getattr(exc, "errors", None) or []
-    text = "; ".join(str(e).strip().replace("\n\t* ", " ").replace("\n", " ") for e in errors)
-    return redact(text.strip()) or "no detail"
+    # Redact before reshaping: a multi-line value (a PEM key) only matches in its original form.
+    text = "; ".join(redact(str(e)).strip().replace("\n\t* ", " ").replace("\n", " ") for e in errors)
+    return text.strip() or "no detail"
 
 
 def _translate(exc: Exception, operation: str, path: str) -> ClientError:
