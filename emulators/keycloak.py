@@ -118,6 +118,18 @@ clients, users/groups/roles endpoints, client scopes endpoints, fine-grained per
 HTML error pages, CORS, the issuer check against a configured hostname (the issuer is taken from the request's
 ``Host`` header and only its realm is checked), DPoP/mTLS binding, ``q=`` attribute search (ignored).
 
+Realm import (``import_realm(dict)`` / ``--import-realm FILE``, repeatable): a Keycloak
+``RealmRepresentation`` JSON file, the format ``kc.sh start-dev --import-realm`` reads from
+``data/import`` (e.g. ``compose/keycloak/ameide-realm.json``). The fields it honours are those of
+``REALM_IMPORT_FIELDS``, ``CLIENT_IMPORT_FIELDS`` and ``USER_IMPORT_FIELDS``, with Keycloak's import
+defaults (a confidential client without ``secret`` gets a generated one; a client with
+``serviceAccountsEnabled`` gets its ``service-account-<clientId>`` user, whose role mappings come from the
+user entry naming it in ``serviceAccountClientId``). Login-flow fields the emulator has no flows for
+(``standardFlowEnabled``, ``redirectUris``, ...) are accepted and ignored; any other field is an error,
+so a realm file the emulator would silently misread fails loudly instead. As in Keycloak, the bootstrap
+admin comes from ``KC_BOOTSTRAP_ADMIN_USERNAME`` / ``KC_BOOTSTRAP_ADMIN_PASSWORD`` (a master user with
+the realm role ``admin``) when the standalone emulator starts.
+
 Seed format (JSON or YAML; ``load_seed(dict)`` / ``--seed FILE``), modelled on a small realm import::
 
     tokenLifespan: 30                # optional: overrides every realm's access token lifespan
@@ -152,6 +164,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import re
 import secrets
 import string
@@ -219,6 +232,51 @@ ROTATION_ATTRS = (
     ATTR_ROTATED,
     ATTR_ROTATED_CREATION_TIME,
     ATTR_ROTATED_EXPIRATION_TIME,
+)
+
+# RealmRepresentation / ClientRepresentation / UserRepresentation fields `import_realm` understands.
+REALM_IMPORT_FIELDS = frozenset({"realm", "enabled", "accessTokenLifespan", "clients", "users"})
+CLIENT_IMPORT_FIELDS = frozenset(
+    {
+        "clientId",
+        "id",
+        "name",
+        "description",
+        "enabled",
+        "publicClient",
+        "bearerOnly",
+        "clientAuthenticatorType",
+        "secret",
+        "serviceAccountsEnabled",
+        "directAccessGrantsEnabled",
+        "protocol",
+    }
+)
+# Browser-flow settings: accepted, not emulated (the emulator serves no authorization-code flow).
+CLIENT_IGNORED_FIELDS = frozenset(
+    {
+        "standardFlowEnabled",
+        "implicitFlowEnabled",
+        "redirectUris",
+        "webOrigins",
+        "rootUrl",
+        "baseUrl",
+        "adminUrl",
+    }
+)
+USER_IMPORT_FIELDS = frozenset(
+    {
+        "username",
+        "enabled",
+        "credentials",
+        "realmRoles",
+        "clientRoles",
+        "serviceAccountClientId",
+        "email",
+        "firstName",
+        "lastName",
+        "emailVerified",
+    }
 )
 
 DEFAULT_SCOPES = ["web-origins", "acr", "roles", "profile", "basic", "email"]
@@ -428,13 +486,14 @@ class KeycloakEmulator(EmulatorServer):
         self,
         realm: str,
         username: str,
-        password: str,
+        password: str | None,
         *,
         realm_roles: Iterable[str] = (),
         client_roles: Iterable[str] | Mapping[str, Iterable[str]] = (),
         enabled: bool = True,
     ) -> str:
-        """Create a user with a password and role mappings; returns the user id."""
+        """Create a user with a password (None: no credential, cannot log in) and role mappings;
+        returns the user id."""
         with self._lock:
             target = self._realm(realm)
             if target.user_by_name(username) is not None:
@@ -534,6 +593,69 @@ class KeycloakEmulator(EmulatorServer):
                     client_roles=entry.get("clientRoles") or (),
                     enabled=bool(entry.get("enabled", True)),
                 )
+
+    def import_realm(self, rep: Mapping[str, Any], source: str = "realm import") -> None:
+        """Load one Keycloak RealmRepresentation (see the module docstring); raises ValueError naming
+        `source` and the entry for anything the emulator cannot honour."""
+        _reject_unknown(rep, REALM_IMPORT_FIELDS, source)
+        name = rep.get("realm")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{source}: 'realm' (the realm name) is required")
+        if rep.get("enabled", True) is not True:
+            raise ValueError(f"{source}: disabled realms are not emulated")
+        self.add_realm(name, rep.get("accessTokenLifespan"))
+        for index, client in enumerate(rep.get("clients") or []):
+            where = f"{source}: clients[{index}] ({client.get('clientId')})"
+            _reject_unknown(client, CLIENT_IMPORT_FIELDS | CLIENT_IGNORED_FIELDS, where)
+            if client.get("protocol", "openid-connect") != "openid-connect":
+                raise ValueError(f"{where}: only openid-connect clients are emulated")
+            new_id = self.add_client(
+                name,
+                client["clientId"],
+                secret=client.get("secret"),
+                public=bool(client.get("publicClient", False)),
+                bearer_only=bool(client.get("bearerOnly", False)),
+                authenticator=client.get("clientAuthenticatorType") or "client-secret",
+                service_account=bool(client.get("serviceAccountsEnabled", False)),
+                direct_access_grants=bool(client.get("directAccessGrantsEnabled", False)),
+                enabled=bool(client.get("enabled", True)),
+                client_uuid=client.get("id"),
+                description=client.get("description"),
+            )
+            with self._lock:
+                self._realm(name).clients[new_id].name = client.get("name")
+        for index, user in enumerate(rep.get("users") or []):
+            where = f"{source}: users[{index}] ({user.get('username')})"
+            _reject_unknown(user, USER_IMPORT_FIELDS, where)
+            owner = user.get("serviceAccountClientId")
+            if owner is not None:
+                self._import_service_account_user(name, str(owner), user, where)
+                continue
+            self.add_user(
+                name,
+                user["username"],
+                _import_password(user),
+                realm_roles=user.get("realmRoles") or (),
+                client_roles=user.get("clientRoles") or {},
+                enabled=bool(user.get("enabled", True)),
+            )
+
+    def _import_service_account_user(
+        self, realm: str, client_id: str, entry: Mapping[str, Any], where: str
+    ) -> None:
+        """Role mappings of a client's service-account user, as a realm export writes them."""
+        with self._lock:
+            client = self._realm(realm).client_by_client_id(client_id)
+            if client is None or client.service_account_user is None:
+                raise ValueError(
+                    f"{where}: client {client_id!r} has no service account (serviceAccountsEnabled)"
+                )
+            user = self._realm(realm).users[client.service_account_user]
+            if entry.get("username", user.username).lower() != user.username:
+                raise ValueError(f"{where}: a service-account user is named {user.username!r}")
+            user.realm_roles.update(str(r) for r in entry.get("realmRoles") or ())
+            for owner, roles in _parse_roles(entry.get("clientRoles") or {}, _admin_client_of(realm)).items():
+                user.client_roles.setdefault(owner, set()).update(roles)
 
     # -- base hooks ---------------------------------------------------------------------------------
     def error_body(self, status: int, request: Request) -> Response:
@@ -1091,6 +1213,20 @@ def _seed_password(entry: Mapping[str, Any]) -> str:
     raise ValueError(f"seed user {entry.get('username')!r} has no password")
 
 
+def _import_password(entry: Mapping[str, Any]) -> str | None:
+    """The password credential of an imported user, or None (a user without one cannot log in)."""
+    for credential in entry.get("credentials") or []:
+        if credential.get("type", "password") == "password" and credential.get("value") is not None:
+            return str(credential["value"])
+    return None
+
+
+def _reject_unknown(entry: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ValueError(f"{where}: fields the emulator does not honour: {', '.join(unknown)}")
+
+
 def _same(presented: str, stored: str) -> bool:
     return secrets.compare_digest(presented.encode(), stored.encode())
 
@@ -1172,15 +1308,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--seed", type=Path, help="JSON or YAML seed (realms -> clients -> users)")
     parser.add_argument(
+        "--import-realm",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Keycloak RealmRepresentation JSON file, as `kc.sh --import-realm` reads it; repeatable",
+    )
+    parser.add_argument(
         "--token-lifespan", type=int, default=None, help="override every realm's lifespan (s)"
     )
     args = parser.parse_args(argv)
     emulator = KeycloakEmulator(token_lifespan=args.token_lifespan, host=args.host, port=args.port)
+    admin_username = os.environ.get("KC_BOOTSTRAP_ADMIN_USERNAME")
+    admin_password = os.environ.get("KC_BOOTSTRAP_ADMIN_PASSWORD")
+    if admin_username and admin_password:  # Keycloak 26's temporary bootstrap admin
+        emulator.add_user(MASTER, admin_username, admin_password, realm_roles=["admin"])
+    loads: list[tuple[Path, Callable[[Path], None]]] = [
+        (path, lambda p: emulator.import_realm(json.loads(p.read_text(encoding="utf-8")), str(p)))
+        for path in args.import_realm
+    ]
     if args.seed is not None:
+        loads.insert(0, (args.seed, lambda p: emulator.load_seed(_load_seed_file(p))))
+    for source, load in loads:
         try:
-            emulator.load_seed(_load_seed_file(args.seed))
+            load(source)
         except (OSError, ValueError, KeyError) as exc:
-            print(f"keycloak emulator: cannot load seed {args.seed}: {exc}", file=sys.stderr)
+            print(f"keycloak emulator: cannot load {source}: {exc}", file=sys.stderr)
             return 2
     emulator.start()
     print(f"keycloak emulator listening on {emulator.url}", flush=True)

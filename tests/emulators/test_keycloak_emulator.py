@@ -4,6 +4,7 @@ plain HTTP. Secrets here are random test values; assertions compare them without
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -510,3 +511,52 @@ def test_standalone_mode_serves_a_seed(tmp_path: Path) -> None:
         process.wait(timeout=5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+# -- realm import (the RealmRepresentation docker-compose.test.yml gives real Keycloak) ---------------
+REALM_IMPORT = Path(__file__).resolve().parents[2] / "compose" / "keycloak" / "ameide-realm.json"
+
+
+def test_the_compose_realm_import_grants_its_service_account_what_python_keycloak_needs() -> None:
+    realm = json.loads(REALM_IMPORT.read_text(encoding="utf-8"))
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    emulator = KeycloakEmulator()
+    emulator.import_realm(realm, str(REALM_IMPORT))
+    with emulator:
+        admin = KeycloakAdmin(
+            server_url=f"{emulator.url}/",
+            realm_name=realm["realm"],
+            client_id="secret-origin",
+            client_secret_key=clients["secret-origin"]["secret"],
+        )
+        platform = admin.get_client(admin.get_client_id("platform-app-master"))
+        assert secret_matches(
+            admin.get_client_secrets(platform["id"])["value"], clients["platform-app-master"]["secret"]
+        )
+        spa = admin.get_client(admin.get_client_id("public-spa"))
+        assert spa["publicClient"] is True and "secret" not in spa
+        jwt_client = admin.get_client(admin.get_client_id("jwt-client"))
+        assert jwt_client["clientAuthenticatorType"] == "client-jwt"
+        assert jwt_client["serviceAccountsEnabled"] is True
+        assert (
+            admin.get_client(admin.get_client_id("secret-origin"))["name"] == clients["secret-origin"]["name"]
+        )
+    # Keycloak generates a secret for a confidential client imported without one.
+    assert emulator.client_secret(realm["realm"], "jwt-client")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clients": [{"clientId": "a", "attributes": {"x": "y"}}]}, "clients[0] (a): fields the emulator"),
+        ({"clients": [{"clientId": "a", "protocol": "saml"}]}, "only openid-connect clients"),
+        ({"users": [{"username": "service-account-a", "serviceAccountClientId": "a"}]}, "no service account"),
+        ({"identityProviders": []}, "fields the emulator does not honour: identityProviders"),
+        ({"enabled": False}, "disabled realms are not emulated"),
+    ],
+)
+def test_a_realm_import_the_emulator_cannot_honour_fails_loudly(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        KeycloakEmulator().import_realm({"realm": "r", **change}, "r.json")

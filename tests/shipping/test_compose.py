@@ -7,11 +7,13 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
 
 from tests.shipping.conftest import ROOT
+from tests.support.stack import COMPOSE_DEFAULTS
 
 COMPOSE = ROOT / "docker-compose.test.yml"
 VENDOR = Path(__file__).parent / "vendor"
@@ -92,3 +94,19 @@ def test_kube_seed_matches_the_example_consumers() -> None:
     consumers = {(c["namespace"], c["name"]) for e in catalog["secrets"] for c in e.get("consumers", [])}
     objects = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in seed["objects"]}
     assert objects == consumers
+
+
+def test_compose_provider_defaults_are_documented_and_match_the_published_ports() -> None:
+    doc = (ROOT / "docs" / "testing-with-compose.md").read_text(encoding="utf-8")
+    for name, default in COMPOSE_DEFAULTS.items():
+        row = re.search(rf"^\| `{name}` \| (.+?) \|", doc, re.MULTILINE)
+        assert row, f"{name} is not in the settings table"
+        assert not default or row.group(1) == f"`{default}`", name
+    published = {
+        int(str(port).split(":")[1])
+        for service in compose()["services"].values()
+        for port in service.get("ports", [])
+    }
+    for name, default in COMPOSE_DEFAULTS.items():
+        if default.startswith(("http://", "https://")):
+            assert urlsplit(default).port in published, f"{name}={default}: port not published"
