@@ -16,7 +16,7 @@ from jobs.core.clients.kube import ExternalSecretState, KubeClient, is_zero_dura
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.errors import ClientError, ConfigError
 from jobs.core.model import Action, EntryResult, RunReport
-from jobs.core.plan import Applied, converge, plan_sync
+from jobs.core.plan import Applied, KvPlan, converge, plan_sync
 from jobs.core.runner import (
     RunContext,
     add_common_arguments,
@@ -232,12 +232,24 @@ class Patcher:
             secret = self.keycloak.client_secret(client)
         ours = metadata_for(entry, rotation.record_run_id)
         label = f"keycloak {client.label}"
+        replans = 0
+
+        def decide(current: KvRead) -> KvPlan:
+            nonlocal secret, replans
+            if replans:
+                # Another writer won the CAS race, perhaps a concurrent run that rotated the secret
+                # (a manual `kubectl create job --from=cronjob` escapes concurrencyPolicy): the value
+                # we hold may be dead, so re-read the authority instead of writing it blindly.
+                secret = self.keycloak.read_client_secret(client)
+            replans += 1
+            return plan_sync(current, self.ctx.catalog.vault.field, secret, ours, label)
+
         try:
             applied = converge(
                 self.vault,
                 mount,
                 entry.name,
-                lambda current: plan_sync(current, self.ctx.catalog.vault.field, secret, ours, label),
+                decide,
                 dry_run=self.dry_run,
                 first=before,  # already read for the rotation decision: one Vault read per entry
             )

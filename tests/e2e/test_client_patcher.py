@@ -383,3 +383,29 @@ def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> No
         for e in report["entries"]
         if e["action"] == "skipped"
     )
+
+
+def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatcherStack) -> None:
+    """A CronJob run and a manual `kubectl create job --from=cronjob/...` can overlap: check-and-set
+    lets exactly one write each key; the other sees the value and changes nothing."""
+    runs = [
+        subprocess.Popen(
+            stack.command("--log-format", "json"),
+            env=stack.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    written = [json.loads(out)["counts"]["written"] for out, _ in outputs]
+    assert sum(written) == len(DEFAULT_CLIENTS)  # every key written by exactly one of the two runs
+    for spec in DEFAULT_CLIENTS:
+        version, value, _ = stack.vault_state(spec.name)
+        assert (version, value) == (1, stack.keycloak_secret(spec))
+    for (namespace, name), (_, notes) in consumer_states(stack).items():
+        assert notes.get("force-sync") == "v1", f"{namespace}/{name}"
+    for out, err in outputs:
+        assert_no_secret_in(out + err, stack.secret_values())

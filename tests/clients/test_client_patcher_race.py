@@ -1,0 +1,79 @@
+"""client-patcher losing a check-and-set race re-reads its authority (Keycloak) before re-planning,
+so a value that a concurrent run's rotation killed is never written over the live one."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from jobs.client_patcher import Patcher
+from jobs.core.catalog import load_catalog
+from jobs.core.clients.keycloak import KeycloakClient
+from jobs.core.clients.vault import VaultClient
+from jobs.core.model import Action
+from jobs.core.retry import Deadline, RetryPolicy
+from jobs.core.runner import RunContext
+from jobs.core.settings import KeycloakSettings, VaultSettings
+from tests.support.client_patcher_stack import (
+    KC_SA_CLIENT,
+    KC_SA_SECRET,
+    ClientPatcherStack,
+    ClientSpec,
+)
+from tests.support.openbao import OpenBao
+
+SPEC = ClientSpec("race-client-secret", "ameide", "race-app")
+
+
+class RacedVault(VaultClient):
+    """Before its first write, another run rotates the client in Keycloak and writes the new secret."""
+
+    def __init__(self, stack: ClientPatcherStack, settings: VaultSettings) -> None:
+        super().__init__(settings, retry=RetryPolicy(initial_wait=0.01))
+        self.stack = stack
+        self.raced = False
+
+    def write(self, mount: str, name: str, data: Mapping[str, str], *, cas: int) -> int:
+        if not self.raced:
+            self.raced = True
+            self.stack.keycloak.set_secret(SPEC.realm, SPEC.client_id, "rotated-by-the-other-run-0001")
+            self.stack.vault().secrets.kv.v2.create_or_update_secret(
+                name, {"value": "rotated-by-the-other-run-0001"}, cas=cas, mount_point=mount
+            )
+        return super().write(mount, name, data, cas=cas)
+
+
+def test_losing_the_cas_race_rereads_keycloak_instead_of_writing_a_dead_secret(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path
+) -> None:
+    with ClientPatcherStack.start(openbao, kv_mount, tmp_path, clients=[SPEC]) as stack:
+        catalog = load_catalog(stack.catalog_path)
+        settings = KeycloakSettings.model_validate(
+            {"KEYCLOAK_CLIENT_ID": KC_SA_CLIENT, "KEYCLOAK_CLIENT_SECRET": KC_SA_SECRET}
+        )
+        keycloak = KeycloakClient(stack.keycloak.url, "master", settings, RetryPolicy())
+        vault = RacedVault(
+            stack,
+            VaultSettings.model_validate({"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token}),
+        )
+        ctx = RunContext(
+            job="client-patcher",
+            args=argparse.Namespace(dry_run=False, rotate=[]),
+            catalog=catalog,
+            entries=catalog.secrets,
+            log_format="json",
+            deadline=Deadline(None),
+            interrupt=threading.Event(),
+            retry=RetryPolicy(),
+        )
+        keycloak.login()
+        try:
+            result = Patcher(ctx, keycloak, vault, None, frozenset()).sync(catalog.secrets[0])
+        finally:
+            keycloak.close()
+        version, value, _ = stack.vault_state(SPEC.name)
+        assert vault.raced
+        assert value == stack.keycloak_secret(SPEC) == "rotated-by-the-other-run-0001"
+        assert (result.action, version) == (Action.UNCHANGED, 1)
