@@ -7,7 +7,8 @@ Phases (all reads first, then one decide + apply per entry):
 3. Fetch only the AKV values that are needed, concurrently: an entry is skipped when its recorded
    `akv-fingerprint` proves Vault still holds the AKV version it copied (`--verify` fetches everything).
 4. `decide` (pure, table-tested) returns a plan per entry; `converge` applies it with check-and-set and
-   re-plans when another writer wins the race.
+   re-plans when another writer wins the race — after GETting that entry's AKV value again, since the
+   winner may be a concurrent run that copied a newer AKV version (never written over with ours).
 
 Why a fingerprint and not the AKV version id: a Key Vault list item carries the current version's
 attributes but no version id (CONTRACTS §2.3), so the current version is recognised by its `created`
@@ -148,6 +149,20 @@ def with_fetched(obs: AkvObservation, outcome: AkvValue | ClientError | None) ->
     if isinstance(outcome, ClientError):
         return dataclasses.replace(obs, state=AkvState.UNKNOWN, reason=str(outcome))
     return dataclasses.replace(obs, value=outcome)
+
+
+def with_refetched(obs: AkvObservation, outcome: AkvValue | ClientError, now: float) -> AkvObservation:
+    """Fold a second GET of the latest version (after a lost CAS race) into the observation. That version
+    may be newer than the listed one, so its own attributes decide whether it may be used; the value
+    read before is dropped either way."""
+    obs = dataclasses.replace(obs, value=None)
+    if isinstance(outcome, AkvValue) and outcome.info is not None:
+        unusable = outcome.info.unusable_reason(now)
+        if unusable:
+            reason = f"{unusable} (its latest version, read again after a lost check-and-set race)"
+            return dataclasses.replace(obs, state=AkvState.MISSING, reason=reason, info=outcome.info)
+        obs = dataclasses.replace(obs, info=outcome.info)
+    return with_fetched(obs, outcome)
 
 
 def _no_write(name: str, action: Action, reason: str, current: KvRead | None = None) -> KvPlan:
@@ -333,6 +348,12 @@ def _observe(
             observed.vault[entry.name] = vault.read(catalog.vault.kv_mount, entry.name)
         except ClientError as exc:
             observed.vault[entry.name] = exc
+    failed_reads = [exc for exc in observed.vault.values() if isinstance(exc, ClientError)]
+    if failed_reads:
+        # Each entry reports its own failure; this line survives even when the deadline then stops
+        # the entries from being processed, so the cause is never lost.
+        first = failure_reason(failed_reads[0])
+        ctx.warnings.append(f"Vault could not be read for {len(failed_reads)} entries; first: {first}")
     wanted = {
         name: obs.akv_name
         for name, obs in observed.akv.items()
@@ -365,20 +386,26 @@ def _heal_fixture_marker(vault: VaultClient, mount: str, entry: SecretEntry, see
     return f"; a concurrent writer replaced it at once (v{now.version}), fixture marker removed"
 
 
-def execute(ctx: RunContext) -> RunReport:
-    vault_settings = load_settings(VaultSettings)
-    vault = VaultClient(vault_settings, ctx.retry)
-    akv = _open_akv(ctx)
+def _refetch(akv: AzureKeyVaultClient | None, obs: AkvObservation | None) -> AkvObservation | None:
+    """GET the latest AKV version again, for a re-plan. Only a value that was read from AKV is read
+    again: no other observation leads to writing an AKV value."""
+    if akv is None or obs is None or obs.state is not AkvState.PRESENT or obs.value is None:
+        return obs
     try:
-        try:
-            vault.login()
-        except ClientError as exc:
-            return fail_all(ctx, ctx.entries, exc)
-        listing = _list_akv(ctx, akv)
-        observed = _observe(ctx, vault, akv, listing)
-    finally:
-        if akv is not None:
-            akv.close()
+        outcome: AkvValue | ClientError = akv.get_value(obs.akv_name)
+    except ClientError as exc:
+        outcome = exc
+    return with_refetched(obs, outcome, time.time())
+
+
+def bootstrap(ctx: RunContext, vault: VaultClient, akv: AzureKeyVaultClient | None) -> RunReport:
+    """The run, with the clients `execute` built (and closes)."""
+    try:
+        vault.login()
+    except ClientError as exc:
+        return fail_all(ctx, ctx.entries, exc)
+    listing = _list_akv(ctx, akv)
+    observed = _observe(ctx, vault, akv, listing)
     server_time = listing.server_time if isinstance(listing, AkvListing) else None
     policy = policy_of(ctx.catalog, server_time)
     mount = ctx.catalog.vault.kv_mount
@@ -394,14 +421,18 @@ def execute(ctx: RunContext) -> RunReport:
         if current is None or not first.writes:
             result = apply_plan(vault, mount, first, dry_run=ctx.dry_run).result
         else:
-            applied = converge(
-                vault,
-                mount,
-                entry.name,
-                lambda kv: decide(entry, kv, obs, policy),
-                dry_run=ctx.dry_run,
-                first=current,
-            )
+            plans = 0
+
+            def decide_now(kv: KvRead) -> KvPlan:
+                nonlocal obs, plans
+                if plans:
+                    # Another writer won the CAS race, perhaps a concurrent run that copied a newer AKV
+                    # version: re-read the authority instead of writing our older value over it.
+                    obs = _refetch(akv, obs)
+                plans += 1
+                return decide(entry, kv, obs, policy)
+
+            applied = converge(vault, mount, entry.name, decide_now, dry_run=ctx.dry_run, first=current)
             result = applied.result
             if result.action is Action.SEEDED_FIXTURE and applied.new_version is not None:
                 note = _heal_fixture_marker(vault, mount, entry, applied.new_version)
@@ -418,6 +449,16 @@ def execute(ctx: RunContext) -> RunReport:
         return result
 
     return process_entries(ctx, ctx.entries, handle)
+
+
+def execute(ctx: RunContext) -> RunReport:
+    vault = VaultClient(load_settings(VaultSettings), ctx.retry)
+    akv = _open_akv(ctx)
+    try:
+        return bootstrap(ctx, vault, akv)
+    finally:
+        if akv is not None:
+            akv.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from jobs.vault_bootstrap import (
     provably_unchanged,
     select,
     with_fetched,
+    with_refetched,
 )
 
 NOW = 1_800_000_000
@@ -362,6 +363,42 @@ def test_with_fetched_folds_races_into_missing_or_unknown() -> None:
     value = AkvValue("k", "v9", CREATED, "akv-value")
     assert with_fetched(obs, value).value == value
     assert with_fetched(obs, None) == obs
+
+
+def test_a_value_read_again_after_a_lost_race_replaces_the_older_one() -> None:
+    info = AkvSecretInfo("k", enabled=True, created=NOW - 5)
+    newer = AkvValue("k", "v10", NOW - 5, "newer-akv-value", info)
+    obs = with_refetched(present("older-akv-value"), newer, NOW)
+    assert (obs.state, obs.value, obs.info) == (AkvState.PRESENT, newer, info)
+    plan = decide(entry(), held("newer-akv-value"), obs, ACTIVE)
+    assert plan.action is Action.UNCHANGED and plan.write_data is None
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state", "reason"),
+    [
+        (
+            AkvValue(
+                "k", "v10", NOW - 5, "x", AkvSecretInfo("k", enabled=True, created=NOW - 5, expires=NOW - 1)
+            ),
+            AkvState.MISSING,
+            "expired (its latest version",
+        ),
+        (
+            NotFound("azure-key-vault", "get secret k: disabled (403 SecretDisabled)"),
+            AkvState.MISSING,
+            "disabled",
+        ),
+        (Transient("azure-key-vault", "get secret k: timed out"), AkvState.UNKNOWN, "timed out"),
+    ],
+)
+def test_a_secret_unusable_when_read_again_is_never_written(
+    outcome: AkvValue | NotFound | Transient, state: AkvState, reason: str
+) -> None:
+    obs = with_refetched(present("older-akv-value"), outcome, NOW)
+    assert obs.state is state and reason in obs.reason and obs.value is None
+    plan = decide(entry(), held("older-akv-value"), obs, ACTIVE)
+    assert plan.write_data is None
 
 
 CATALOG = {

@@ -16,6 +16,10 @@
   Two stacked policies would multiply (azure-core's default is up to 10 tries with backoff up to 120 s,
   times ours). The credential's token POST keeps a small azure-core retry budget (2 retries, 10 s cap):
   it runs inside the SDK's challenge policy, where our policy cannot reach it separately.
+- Timeouts: every Key Vault request passes azure-core's per-operation `connection_timeout` and
+  `read_timeout`, capped by the run's `--deadline` at each attempt, so a hanging vault cannot hold the
+  run past it. The token POST keeps the credential's fixed timeout (the challenge policy passes no
+  per-operation options to `get_token`).
 - Errors: every azure-core / azure-identity exception is mapped to `jobs.core.errors`; messages carry the
   operation, the secret name, the status and the service's error code — never a response body or value.
 """
@@ -40,7 +44,9 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceRequestTimeoutError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 from azure.core.pipeline import PipelineResponse
 from azure.identity import WorkloadIdentityCredential
@@ -109,10 +115,22 @@ class AkvValue:
     version: str
     created: int | None
     value: str = field(repr=False)
+    info: AkvSecretInfo | None = None  # the attributes of the version that was read
 
 
 def _unix(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
+
+
+def _info(name: str, props: SecretProperties) -> AkvSecretInfo:
+    return AkvSecretInfo(
+        name=name,
+        enabled=props.enabled is not False,
+        created=_unix(props.created_on),
+        not_before=_unix(props.not_before),
+        expires=_unix(props.expires_on),
+        managed=bool(props.managed),
+    )
 
 
 def _retry_after(exc: HttpResponseError) -> float | None:
@@ -179,6 +197,8 @@ def translate(exc: BaseException, operation: str) -> ClientError:
         if status in (408, 429) or status >= 500:
             return Transient(SYSTEM, f"{what}: {label}", retry_after=_retry_after(exc))
         return Permanent(SYSTEM, f"{what}: rejected ({label})")
+    if isinstance(exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError):
+        return Unreachable(SYSTEM, f"{what}: timed out")
     if isinstance(exc, ServiceRequestError) and "SSL" in str(exc):
         return Unreachable(SYSTEM, f"{what}: TLS verification failed (is REQUESTS_CA_BUNDLE the vault's CA?)")
     if isinstance(exc, ServiceRequestError):
@@ -230,6 +250,7 @@ class AzureKeyVaultClient:
         timeout: float = 15.0,
     ) -> None:
         self._retry = retry or RetryPolicy()
+        self._timeout = timeout
         self._pause = _Pause(self._retry.interrupt)
         # azure-core's requests transport pools 10 connections per host; more workers would only queue.
         self._concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
@@ -283,6 +304,10 @@ class AzureKeyVaultClient:
 
         return self._retry.call(attempt)
 
+    def _attempt_timeout(self) -> float:
+        """The connection and read timeout of one attempt: never past the run's deadline."""
+        return self._retry.deadline.cap(self._timeout)
+
     def close(self) -> None:
         for closable in (self._client, self._credential):
             with contextlib.suppress(Exception):  # closing must never mask the run's outcome
@@ -312,8 +337,12 @@ class AzureKeyVaultClient:
         while True:
 
             def one_page(start: str | None = token) -> tuple[list[SecretProperties], str | None]:
+                timeout = self._attempt_timeout()
                 pager = self._client.list_properties_of_secrets(
-                    max_page_size=PAGE_SIZE, raw_response_hook=remember_date
+                    max_page_size=PAGE_SIZE,
+                    raw_response_hook=remember_date,
+                    connection_timeout=timeout,
+                    read_timeout=timeout,
                 ).by_page(continuation_token=start)
                 try:
                     page = list(next(pager))
@@ -327,14 +356,7 @@ class AzureKeyVaultClient:
             for item in items:
                 if not item.name:
                     continue
-                found[item.name.lower()] = AkvSecretInfo(
-                    name=item.name,
-                    enabled=item.enabled is not False,
-                    created=_unix(item.created_on),
-                    not_before=_unix(item.not_before),
-                    expires=_unix(item.expires_on),
-                    managed=bool(item.managed),
-                )
+                found[item.name.lower()] = _info(item.name, item)
             if not token:
                 break
         log.info("listed Azure Key Vault secrets", extra={"secrets": len(found), "pages": pages})
@@ -344,7 +366,8 @@ class AzureKeyVaultClient:
         """The latest version's value. Raises NotFound for a missing or disabled secret."""
 
         def get() -> AkvValue:
-            secret = self._client.get_secret(name)
+            timeout = self._attempt_timeout()
+            secret = self._client.get_secret(name, connection_timeout=timeout, read_timeout=timeout)
             value = secret.value
             if value is None:
                 raise Permanent(SYSTEM, f"get secret {name}: the response carried no value")
@@ -354,6 +377,7 @@ class AzureKeyVaultClient:
                 version=secret.properties.version or "",
                 created=_unix(secret.properties.created_on),
                 value=value,
+                info=_info(name, secret.properties),
             )
 
         return self._call(f"get secret {name}", get)

@@ -3,7 +3,8 @@
 One read (`GET data`) gives value, version and custom_metadata together; a write is a
 check-and-set data write followed by a custom_metadata write (data first, so a refused CAS never
 stamps our metadata on somebody else's value). Every value read or written is registered with the
-log redaction filter before anything could print it.
+log redaction filter before anything could print it. Each request's timeout is capped by the run's
+`--deadline` when it is sent (`_DeadlineSession`), so a hanging Vault cannot hold the run past it.
 """
 
 from __future__ import annotations
@@ -99,6 +100,19 @@ def _translate(exc: Exception, operation: str, path: str) -> ClientError:
     return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
 
 
+class _DeadlineSession(requests.Session):
+    """The session hvac sends every request through (hvac's public `session=` option). hvac passes one
+    fixed timeout per client; `send` replaces it with this attempt's timeout, capped by the deadline."""
+
+    def __init__(self, timeout: Callable[[], float]) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = self._timeout()
+        return super().send(request, **kwargs)
+
+
 class VaultClient:
     """KV v2 operations the jobs need. Build once in the entrypoint and pass down."""
 
@@ -114,8 +128,14 @@ class VaultClient:
         self._timeout = timeout
         self._clock = clock
         verify: bool | str = str(settings.cacert) if settings.cacert else True
+        session = _DeadlineSession(lambda: self._retry.deadline.cap(self._timeout))
+        session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
         self._client = hvac.Client(
-            url=settings.addr, verify=verify, timeout=timeout, namespace=settings.namespace or None
+            url=settings.addr,
+            verify=verify,
+            timeout=timeout,
+            namespace=settings.namespace or None,
+            session=session,
         )
         self._client.token = None
         self._token_expires_at: float | None = None
