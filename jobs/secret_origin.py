@@ -35,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_parser = sub.add_parser("audit", help="live: the compliance matrix")
     add_common_arguments(audit_parser)
     audit_parser.add_argument("--format", choices=audit.FORMATS, default="markdown")
-    audit_parser.add_argument(
-        "--placeholder-pattern", action="append", default=[], metavar="REGEX", help="extra placeholder regex"
-    )
+    check.add_placeholder_argument(audit_parser)
     policy_parser = sub.add_parser("policy", help="the least-privilege Vault policy of a job (HCL)")
     add_common_arguments(policy_parser)
     policy_parser.add_argument("--for", dest="job", choices=policy.JOBS, required=True)

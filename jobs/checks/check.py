@@ -38,6 +38,17 @@ class ValuesFile:
         return rules.is_production_tag(self.environment)
 
 
+def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
+    """`--placeholder-pattern`, shared by check, smoke and audit."""
+    parser.add_argument(
+        "--placeholder-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--values",
@@ -63,13 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CATALOG",
         help="another catalog (e.g. the dev one) whose fixtures also count as known placeholders; repeatable",
     )
-    parser.add_argument(
-        "--placeholder-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
-    )
+    add_placeholder_argument(parser)
     parser.add_argument(
         "--no-builtin-placeholders",
         action="store_true",

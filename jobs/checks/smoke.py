@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jobs.checks import rules
+from jobs.checks.check import add_placeholder_argument
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Consumer, SecretEntry
@@ -32,13 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
     )
-    parser.add_argument(
-        "--placeholder-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
-    )
+    add_placeholder_argument(parser)
 
 
 def digest(value: str | bytes) -> bytes:
