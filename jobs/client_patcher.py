@@ -12,10 +12,11 @@ from typing import Final
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Consumer, Origin, SecretEntry
 from jobs.core.clients.keycloak import KeycloakClient, KeycloakClientInfo, usable_secret_problem
-from jobs.core.clients.kube import ExternalSecretState, KubeClient, is_zero_duration, load_configuration
+from jobs.core.clients.kube import ExternalSecretState, KubeClient, load_configuration
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.errors import ClientError, ConfigError
-from jobs.core.model import Action, EntryResult, RunReport
+from jobs.core.eso import is_zero_duration
+from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.plan import Applied, KvPlan, converge, plan_sync
 from jobs.core.runner import (
     RunContext,
@@ -29,7 +30,6 @@ from jobs.core.settings import KeycloakSettings, VaultSettings, load_settings
 
 JOB: Final = "client-patcher"
 ORIGIN: Final = Origin.SERVICE_GENERATED.value
-DRY_RUN: Final = "DRY-RUN:"
 log = logging.getLogger(__name__)
 
 
@@ -329,9 +329,7 @@ class Patcher:
             parts.append(f"consumers already at force-sync={value}")
         if outcome.failures:
             parts.append("consumer refresh failed: " + "; ".join(outcome.failures))
-            return EntryResult(
-                entry.name, Action.FAILED, "; ".join(parts), version, tuple(outcome.warnings), dry_run
-            )
+            action = Action.FAILED
         return EntryResult(entry.name, action, "; ".join(parts), version, tuple(outcome.warnings), dry_run)
 
 

@@ -18,7 +18,6 @@ from jobs.core.model import CommandOutput, RunReport
 from jobs.core.runner import RunContext, add_common_arguments, run_main
 
 PROG = "secret-origin"
-SUBCOMMANDS = ("check", "smoke", "audit", "policy")
 
 
 def build_parser() -> argparse.ArgumentParser:

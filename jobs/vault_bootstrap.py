@@ -42,7 +42,7 @@ from jobs.core.clients.azure_kv import (
 )
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.errors import ClientError, ConfigError, NotFound
-from jobs.core.model import Action, EntryResult, RunReport
+from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.plan import KvPlan, apply_plan, converge, plan_fixture, plan_sync
 from jobs.core.runner import (
     RunContext,
@@ -323,8 +323,9 @@ def _observe(
     vault: VaultClient,
     akv: AzureKeyVaultClient | None,
     listing: AkvListing | ClientError | None,
+    policy: Policy,
 ) -> _Observed:
-    catalog, policy = ctx.catalog, policy_of(ctx.catalog)
+    catalog = ctx.catalog
     now = (
         float(listing.server_time) if isinstance(listing, AkvListing) and listing.server_time else time.time()
     )
@@ -405,9 +406,9 @@ def bootstrap(ctx: RunContext, vault: VaultClient, akv: AzureKeyVaultClient | No
     except ClientError as exc:
         return fail_all(ctx, ctx.entries, exc)
     listing = _list_akv(ctx, akv)
-    observed = _observe(ctx, vault, akv, listing)
     server_time = listing.server_time if isinstance(listing, AkvListing) else None
     policy = policy_of(ctx.catalog, server_time)
+    observed = _observe(ctx, vault, akv, listing, policy)
     mount = ctx.catalog.vault.kv_mount
 
     def handle(entry: SecretEntry) -> EntryResult:
@@ -438,7 +439,7 @@ def bootstrap(ctx: RunContext, vault: VaultClient, akv: AzureKeyVaultClient | No
                 note = _heal_fixture_marker(vault, mount, entry, applied.new_version)
                 result = dataclasses.replace(result, reason=result.reason + note) if note else result
         if ctx.dry_run and first.writes:
-            log.info("DRY-RUN: %s would be %s: %s", entry.name, first.action.value, first.reason)
+            log.info("%s %s would be %s: %s", DRY_RUN, entry.name, first.action.value, first.reason)
         elif result.action in (Action.WRITTEN, Action.SEEDED_FIXTURE):
             log.info(
                 "%s %s",

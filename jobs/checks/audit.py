@@ -103,7 +103,6 @@ def observe(current: KvRead, field_name: str, entry: SecretEntry, known: Known) 
 
 
 # (origin group, observed) -> (status, severity in dev, severity in production, note)
-_CLUSTER: Final = (Origin.HELM_GENERATED, Origin.OPERATOR_RECONCILED)
 _Decision = tuple[Status, str, str, str]
 
 

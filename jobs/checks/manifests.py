@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from jobs.checks.yamlsrc import LineDict, load_documents, read_text, yaml_files
+from jobs.core.eso import ESO_GROUP
 
-ESO_GROUP: Final = "external-secrets.io"
 STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
 DEFAULT_STORE_KIND: Final = "SecretStore"  # secretStoreRef.kind default
 
@@ -78,7 +78,6 @@ class PushSecret:
     stores: tuple[StoreRef, ...]
     remote_keys: tuple[tuple[str, int], ...]  # (remoteKey, line)
     update_policy: str
-    source_secret: str | None
 
     @property
     def ref(self) -> str:
@@ -187,7 +186,6 @@ def parse_push_secret(obj: Mapping[str, Any], where: Location) -> PushSecret:
         stores=stores,
         remote_keys=tuple(keys),
         update_policy=_str(spec.get("updatePolicy")) or "Replace",  # the CRD default [CONTRACTS §4.4]
-        source_secret=_str(_map(_map(spec.get("selector")).get("secret")).get("name")),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Final
 from jobs.checks.manifests import ExternalSecret, Manifests, PushSecret, vault_path
 from jobs.checks.yamlsrc import LineDict, Scalar
 from jobs.core.catalog import Catalog, Origin, SecretEntry
+from jobs.core.eso import is_zero_duration
 
 
 class Level(StrEnum):
@@ -319,11 +320,7 @@ def _writes(manifests: Manifests, mount: str) -> list[_Write]:
 
 def _ignores_force_sync(es: ExternalSecret) -> bool:
     policy = (es.refresh_policy or "Periodic").strip()
-    if policy == "CreatedOnce":
-        return True
-    if policy != "Periodic" or es.refresh_interval is None:
-        return False
-    return re.fullmatch(r"0+(\.0+)?(ns|us|µs|ms|s|m|h)?|(0+[smh])+", es.refresh_interval.strip()) is not None
+    return policy == "CreatedOnce" or (policy == "Periodic" and is_zero_duration(es.refresh_interval))
 
 
 def check_manifests(catalog: Catalog, manifests: Manifests) -> Iterator[Finding]:

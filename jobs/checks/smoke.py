@@ -10,6 +10,7 @@ refreshed yet. Exit 1 lists the offenders.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from jobs.checks import rules
 from jobs.checks.check import add_placeholder_argument
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
-from jobs.core.catalog import Catalog, Consumer, SecretEntry
+from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.clients.kube import KubeClient
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.model import Action, EntryResult, RunReport
@@ -126,7 +127,7 @@ def decide_consumer(
     return None
 
 
-def selected(catalog: Catalog, entries: Iterable[SecretEntry], consumers: bool) -> tuple[SecretEntry, ...]:
+def selected(entries: Iterable[SecretEntry], consumers: bool) -> tuple[SecretEntry, ...]:
     """Cluster-managed entries, plus (with --consumers) external entries that have consumers."""
     return tuple(e for e in entries if e.origin.cluster_managed or (consumers and e.consumers))
 
@@ -186,7 +187,7 @@ def check_entry(
 def execute(ctx: RunContext) -> RunReport:
     rules_patterns = rules.placeholders(ctx.args.placeholder_pattern)
     known = Known(rules.known_fixtures([ctx.catalog]), rules_patterns)
-    entries = selected(ctx.catalog, ctx.entries, ctx.args.consumers)
+    entries = selected(ctx.entries, ctx.args.consumers)
     skipped = [
         EntryResult(e.name, Action.SKIPPED, "external: not cluster-managed (vault-bootstrap mirrors AKV)")
         for e in ctx.entries
@@ -205,4 +206,4 @@ def execute(ctx: RunContext) -> RunReport:
             kube.close()
     order = {e.name: n for n, e in enumerate(ctx.entries)}
     results = sorted(report.results + tuple(skipped), key=lambda r: order.get(r.name, len(order)))
-    return RunReport(report.job, tuple(results), report.interrupted, report.dry_run, report.warnings)
+    return dataclasses.replace(report, results=tuple(results))

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import yaml
 
-from jobs.core.catalog import yaml_problem
+from jobs.core.catalog import yaml_error_line, yaml_problem
 from jobs.core.errors import ConfigError
 
 YAML_SUFFIXES: Final = (".yaml", ".yml")
@@ -45,9 +45,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def _yaml_problem(path: str, exc: yaml.YAMLError) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark is not None else 1
-    return ConfigError(f"{path}:{line}: not valid YAML: {yaml_problem(exc)}")
+    return ConfigError(f"{path}:{yaml_error_line(exc)}: not valid YAML: {yaml_problem(exc)}")
 
 
 def read_text(path: Path) -> str:

@@ -8,7 +8,7 @@ errors, so a typo can never be silently ignored. Nothing here performs network I
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from jobs.core import metadata as md
+
 # Azure Key Vault secret names: 1-127 letters, digits and dashes. Every catalog name must be a valid
 # AKV name, which also makes it a valid single Vault path segment.
 NAME_PATTERN: Final = re.compile(r"^[0-9A-Za-z-]{1,127}$")
@@ -42,6 +44,12 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     which may be a secret from a values file or a fixture."""
     problem = getattr(exc, "problem", None) or "parse error"
     return _QUOTED.sub("'...'", str(problem))
+
+
+def yaml_error_line(exc: yaml.YAMLError) -> int:
+    """The 1-based line the parser stopped at (1 when it does not say)."""
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else 1
 
 
 def is_valid_name(value: str) -> bool:
@@ -64,8 +72,8 @@ class Origin(StrEnum):
 
 
 _AUTHORITY: Final = {
-    Origin.EXTERNAL: "azure-key-vault",
-    Origin.SERVICE_GENERATED: "keycloak",
+    Origin.EXTERNAL: md.AUTHORITY_AKV,
+    Origin.SERVICE_GENERATED: md.AUTHORITY_KEYCLOAK,
     Origin.HELM_GENERATED: "helm",
     Origin.OPERATOR_RECONCILED: "operator",
 }
@@ -254,12 +262,6 @@ class Catalog(_Strict):
                 return entry
         raise KeyError(name)
 
-    def select(self, only: Iterable[str]) -> tuple[SecretEntry, ...]:
-        wanted = set(only)
-        if not wanted:
-            return self.secrets
-        return tuple(e for e in self.secrets if e.name in wanted)
-
     def akv_name(self, entry: SecretEntry) -> str:
         prefix = self.azure_key_vault.prefix if self.azure_key_vault else ""
         return entry.akv_name(prefix)
@@ -378,9 +380,8 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise CatalogError(path, [Problem("(yaml)", f"not valid YAML: {yaml_problem(exc)}", line)]) from None
+        problem = Problem("(yaml)", f"not valid YAML: {yaml_problem(exc)}", yaml_error_line(exc))
+        raise CatalogError(path, [problem]) from None
     if not isinstance(raw, dict):
         raise CatalogError(path, [Problem("(top level)", "must be a mapping with environment, secrets, ...")])
     lines = _entry_lines(text)

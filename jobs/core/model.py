@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Final
+
+# The fixed prefix of every dry-run line and reason, so a plan is easy to grep for.
+DRY_RUN: Final = "DRY-RUN:"
 
 
 class Action(StrEnum):

@@ -15,7 +15,7 @@ from typing import Final
 from jobs.core import metadata as md
 from jobs.core.clients.vault import KvRead, VaultClient
 from jobs.core.errors import Conflict
-from jobs.core.model import Action, EntryResult
+from jobs.core.model import DRY_RUN, Action, EntryResult
 
 _REPLANS: Final = 3
 
@@ -96,8 +96,7 @@ def plan_fixture(current: KvRead, field_name: str, fixture: str, ours: Mapping[s
 @dataclass
 class Applied:
     result: EntryResult
-    new_version: int | None = None
-    changed_value: bool = False
+    new_version: int | None = None  # set only when a new version was written
     observed: KvRead | None = field(default=None, repr=False)
 
 
@@ -107,15 +106,11 @@ def apply_plan(vault: VaultClient, mount: str, plan: KvPlan, *, dry_run: bool) -
     if dry_run or not plan.writes:
         version = plan.current_version + 1 if plan.write_data is not None else plan.current_version
         reason = (
-            f"DRY-RUN: would be {plan.action.value}: {plan.reason}"
+            f"{DRY_RUN} would be {plan.action.value}: {plan.reason}"
             if dry_run and plan.writes
             else plan.reason
         )
-        return Applied(
-            EntryResult(plan.name, plan.action, reason, version or None, dry_run=dry_run),
-            new_version=None,
-            changed_value=False,
-        )
+        return Applied(EntryResult(plan.name, plan.action, reason, version or None, dry_run=dry_run))
     version = plan.current_version
     if plan.write_data is not None:
         version = vault.write(mount, plan.name, plan.write_data, cas=plan.cas)
@@ -124,7 +119,6 @@ def apply_plan(vault: VaultClient, mount: str, plan: KvPlan, *, dry_run: bool) -
     return Applied(
         EntryResult(plan.name, plan.action, plan.reason, version or None),
         new_version=version if plan.write_data is not None else None,
-        changed_value=plan.write_data is not None,
     )
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from jobs.core.logs import redact
-from jobs.core.model import EntryResult, RunReport
+from jobs.core.model import DRY_RUN, EntryResult, RunReport
 
 
 def _entry_json(result: EntryResult) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def render_json(report: RunReport) -> str:
 def render_text(report: RunReport) -> str:
     header = f"{report.job} summary"
     if report.dry_run:
-        header += " (DRY-RUN: nothing was written)"
+        header += f" ({DRY_RUN} nothing was written)"
     if report.interrupted:
         header += " (INTERRUPTED: remaining entries were not started)"
     width = max([len("ENTRY"), *(len(r.name) for r in report.results)])

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
@@ -19,6 +20,21 @@ from jobs.core.errors import Transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def parse_retry_after(raw: str | None, *, unit: float = 1.0) -> float | None:
+    """A Retry-After header value in seconds, for `Transient.retry_after`: a number (of `unit` seconds;
+    0.001 for the `*-ms` variants) or an HTTP date. None when absent or unreadable; never negative."""
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw) * unit)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 class Deadline:

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +74,6 @@ class RunContext:
     deadline: Deadline
     interrupt: threading.Event
     retry: RetryPolicy
-    clock: Callable[[], float] = time.monotonic
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -118,8 +116,9 @@ def process_entries(
         try:
             result = handle(entry)
         except Exception as exc:  # noqa: BLE001 - the entry boundary: record, go on
-            log.error("entry failed", extra={"entry": entry.name, "error": failure_reason(exc)})  # noqa: TRY400
-            result = EntryResult(entry.name, Action.FAILED, failure_reason(exc))
+            reason = failure_reason(exc)
+            log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
+            result = EntryResult(entry.name, Action.FAILED, reason)
         results.append(result)
     return ctx.report(results, interrupted=bool(stopped_because))
 

@@ -15,7 +15,8 @@ from jobs.client_patcher import (
 )
 from jobs.core import metadata as md
 from jobs.core.catalog import SecretEntry
-from jobs.core.clients.kube import ExternalSecretState, is_zero_duration
+from jobs.core.clients.kube import ExternalSecretState
+from jobs.core.eso import is_zero_duration
 from jobs.core.model import Action
 
 OURS_KEYCLOAK = md.stamp(origin="service-generated", authority="keycloak", fixture="false")

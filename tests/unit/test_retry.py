@@ -79,3 +79,17 @@ def test_deadline_cap_and_expiry_use_the_injected_clock() -> None:
     now[0] = 111.0
     assert deadline.expired()
     assert Deadline(None).remaining() is None
+
+
+def test_parse_retry_after_reads_seconds_milliseconds_and_http_dates() -> None:
+    from email.utils import formatdate
+
+    from jobs.core.retry import parse_retry_after
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("1500", unit=0.001) == 1.5
+    assert parse_retry_after("-3") == 0.0
+    in_ten = parse_retry_after(formatdate(time.time() + 10, usegmt=True))
+    assert in_ten is not None and 8 <= in_ten <= 10
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None

@@ -63,7 +63,7 @@ from jobs.core.errors import (
     Unreachable,
 )
 from jobs.core.logs import redact, register_secret
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import RetryPolicy, parse_retry_after
 from jobs.core.settings import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -138,17 +138,10 @@ def _retry_after(exc: HttpResponseError) -> float | None:
     if response is None:
         return None
     headers: Mapping[str, str] = getattr(response, "headers", None) or {}
-    for name, scale in (("Retry-After", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
+    for name, unit in (("Retry-After", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        seconds = parse_retry_after(headers.get(name), unit=unit)
+        if seconds is not None:
+            return seconds
     return None
 
 
@@ -176,7 +169,7 @@ def _auth_detail(exc: ClientAuthenticationError) -> str:
 
 def translate(exc: BaseException, operation: str) -> ClientError:
     """Map an azure-core / azure-identity exception to our taxonomy (no body, no value)."""
-    what = f"{operation}"
+    what = operation
     if isinstance(exc, ClientError):
         return exc
     if isinstance(exc, ClientAuthenticationError):

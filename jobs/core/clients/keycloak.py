@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
@@ -37,7 +36,7 @@ from jobs.core.errors import (
     Unreachable,
 )
 from jobs.core.logs import redact, register_secret
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import RetryPolicy, parse_retry_after
 from jobs.core.settings import KeycloakSettings
 
 log = logging.getLogger(__name__)
@@ -104,27 +103,14 @@ def _oauth_detail(response: httpx.Response) -> str:
     return redact(": ".join(parts))[:_DETAIL_MAX]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _status_error(response: httpx.Response, what: str) -> ClientError:
     """Map a non-2xx response to the taxonomy (401 is handled by the caller first)."""
     status = response.status_code
     detail = _oauth_detail(response)
     suffix = f" ({status}: {detail})" if detail else f" ({status})"
     if status == 429 or status >= 500:
-        return Transient(SYSTEM, f"{what}: server busy or failing{suffix}", _retry_after(response))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return Transient(SYSTEM, f"{what}: server busy or failing{suffix}", retry_after)
     if status == 401:
         return Unauthorized(SYSTEM, f"{what}: unauthorized{suffix}")
     if status == 403:

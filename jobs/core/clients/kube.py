@@ -17,7 +17,6 @@ import binascii
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -40,17 +39,16 @@ from jobs.core.errors import (
     Unauthorized,
     Unreachable,
 )
+from jobs.core.eso import ESO_GROUP
 from jobs.core.logs import register_secret
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 SYSTEM: Final = "kubernetes"
-ESO_GROUP: Final = "external-secrets.io"
 ES_PLURAL: Final = "externalsecrets"
 PREFERRED_VERSIONS: Final = ("v1", "v1beta1")
 FORCE_SYNC: Final = "force-sync"
 T = TypeVar("T")
-_ZERO_DURATION: Final = re.compile(r"^(0+(\.0+)?(ns|us|µs|ms|s|m|h)?)+$")
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,6 @@ class ExternalSecretState:
         return self.annotations.get(FORCE_SYNC)
 
 
-def is_zero_duration(value: str | None) -> bool:
-    """Go's time.ParseDuration zero: "0", "0s", "0m0s", "0h0m0s" ... (ESO's refreshInterval)."""
-    return value is not None and bool(_ZERO_DURATION.fullmatch(value.strip()))
-
-
 def _status_body(exc: ApiException) -> dict[str, Any]:
     try:
         body = json.loads(exc.body) if exc.body else {}
@@ -85,11 +78,7 @@ def _status_body(exc: ApiException) -> dict[str, Any]:
 
 def _retry_after(exc: ApiException) -> float | None:
     headers = exc.headers or {}
-    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
+    return parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
 
 
 def _translate(exc: Exception, what: str) -> ClientError:
