@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_client_patcher.py [--clients 500] [--consumers-per-client 1]
 
 Starts a real OpenBao dev server plus the Keycloak and Kubernetes emulators, seeded the way the e2e
-tests seed them (tests/support/client_patcher_stack.py) but with N generated confidential clients, each
+tests seed them (lab/client_patcher_stack.py) but with N generated confidential clients, each
 with its consumers (ExternalSecrets, refreshPolicy OnChange). Runs the real `client-patcher` console
 script three times:
 
@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._counting import CountingProxy  # noqa: E402
-from tests.support.client_patcher_stack import ClientPatcherStack, ClientSpec  # noqa: E402
-from tests.support.openbao import start_openbao  # noqa: E402
+from lab.client_patcher_stack import ClientPatcherStack, ClientSpec  # noqa: E402
+from lab.openbao import start_openbao  # noqa: E402
 
 REALMS = ("bench-a", "bench-b")
 NAMESPACES = ("bench-apps", "bench-jobs")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_vault_bootstrap.py [--secrets 2000] [--latency 0.0]
 
-Starts a real OpenBao dev server and the Entra ID / Key Vault emulator (tests/support), seeds N AKV
+Starts a real OpenBao dev server and the Entra ID / Key Vault emulator (lab/), seeds N AKV
 secrets, and runs the real `vault-bootstrap` console script three times: first sync, no-op resync, and
 `--verify` resync. Prints wall time and HTTP requests per secret for each side.
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._counting import CountingProxy  # noqa: E402
-from tests.support.vault_bootstrap_stack import BootstrapStack  # noqa: E402
+from lab.vault_bootstrap_stack import BootstrapStack  # noqa: E402
 
 
 def main() -> int:

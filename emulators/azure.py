@@ -18,7 +18,7 @@ One HTTPS server (certificate from a throw-away `trustme` CA) plays three partie
   resource="<resource>"`), access-token validation (signature, `exp`, `aud`, tenant), list/get/set/update,
   paging with absolute `nextLink` + `$skiptoken`, api-version validation, throttling and RBAC denial.
 
-Sources (see /work/shared/CONTRACTS.md §2, §3, §8 for the full citations):
+Sources (docs/design.md#azure-key-vault and #workload-identity summarise what the jobs rely on):
 - azure-identity 1.27.0 `_internal/aad_client_base.py` (`_get_jwt_assertion_request`, `_process_response`,
   `_raise_for_error`), `_credentials/workload_identity.py`, `_internal/utils.py` (`normalize_authority`,
   `get_refresh_status`);
@@ -52,7 +52,8 @@ CAE claims challenges / token revocation, PoP tokens, Entra discovery/instance m
 credentials such as ClientSecretCredential will not work against it), client secrets and certificate
 assertions, multiple vaults per host, name case-insensitivity subtleties, Key Vault's clock-skew
 tolerance (tokens are rejected exactly at `exp` here), and enforcement of a secret's own `nbf`/`exp`
-(CONTRACTS §2.3: whether the service blocks GET on them is UNCONFIRMED, so GET serves them).
+(docs/design.md#azure-key-vault: whether the service blocks GET on them is UNCONFIRMED, so GET
+serves them).
 
 How a client must be configured (the SDK cannot be pointed at 127.0.0.1 any other way):
 - env as the workload-identity webhook injects it: `sdk_env(token_file)` gives `AZURE_CLIENT_ID`,

@@ -2,7 +2,14 @@
 
 Every emulator is a real `ThreadingHTTPServer` on a loopback port (0 = pick a free one), optionally
 wrapped in TLS, run in a daemon thread. It can be used in-process by tests (`with Emu() as emu:`) or
-as a standalone process (`python -m emulators.<name>`) for `make demo` and docker-compose.
+as a standalone process (`python -m emulators.<name>`, see `main`) for `make demo` and docker-compose.
+
+Routing is a table: each emulator lists `Route(method, pattern, handler)` rows, where a pattern names
+its variable segments (`/realms/{realm}/clients/{id}`; `{rest:path}` takes the remainder, slashes
+included) and a handler is `handler(emulator, request) -> Response` reading `request.params`. A path no
+row matches gets `not_found`, a path some row matches with another method gets `method_not_allowed`
+(each emulator renders these in its vendor's shape). A handler stops early by raising an `HttpProblem`,
+whose `response()` is sent. Adding an endpoint is adding a row.
 
 Fault-injection knobs live here so they behave the same everywhere:
 - `latency`: seconds slept before every response;
@@ -13,15 +20,19 @@ Fault-injection knobs live here so they behave the same everywhere:
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import signal
 import socket
 import ssl
+import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -51,6 +62,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # the route pattern's variables
 
     def q(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -67,6 +79,72 @@ class Request:
         return None
 
 
+class HttpProblem(Exception):
+    """Raised by a handler to answer at once; `response()` is what the client gets."""
+
+    def response(self) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Reply(HttpProblem):
+    """An `HttpProblem` carrying a ready response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self._response = response
+
+    def response(self) -> Response:
+        return self._response
+
+
+Handler = Callable[[Any, Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One table row: `method` is one HTTP method or several separated by spaces (`"GET HEAD"`)."""
+
+    method: str
+    pattern: str
+    handler: Handler
+
+
+_VARIABLE = re.compile(r"\{(\w+)(:path)?\}")
+
+
+def _compile(pattern: str, trailing_slash: bool) -> re.Pattern[str]:
+    regex, last = "", 0
+    for match in _VARIABLE.finditer(pattern):
+        regex += re.escape(pattern[last : match.start()])
+        regex += f"(?P<{match.group(1)}>{'.*' if match.group(2) else '[^/]+'})"
+        last = match.end()
+    regex += re.escape(pattern[last:])
+    return re.compile(f"^{regex}{'/?' if trailing_slash else ''}$")
+
+
+class Router:
+    """Matches (method, path) against the rows in order; the first row whose path and method match wins."""
+
+    def __init__(self, routes: Iterable[Route], *, trailing_slash: bool = False) -> None:
+        self._rows = [(route, _compile(route.pattern, trailing_slash)) for route in routes]
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        """(route, params, []) on a match; (None, params, allowed methods) if only the path matched (the
+        params of the first row whose path matched, so a 405 can still name what it was about)."""
+        allowed: list[str] = []
+        params: dict[str, str] = {}
+        for route, regex in self._rows:
+            found = regex.match(path)
+            if found is None:
+                continue
+            methods = route.method.split()
+            if method in methods:
+                return route, found.groupdict(), []
+            params = params or found.groupdict()
+            allowed.extend(m for m in methods if m not in allowed)
+        return None, params, allowed
+
+
 @dataclass
 class _Fault:
     remaining: int
@@ -76,9 +154,12 @@ class _Fault:
 
 
 class EmulatorServer:
-    """Base class: subclasses implement `handle(request) -> Response` and `error_body(status)`."""
+    """Base class: subclasses list `routes` and render `not_found`, `method_not_allowed` and `error_body`
+    in their vendor's shape; `handle` may be overridden for what runs before the table (authentication)."""
 
     name = "emulator"
+    routes: ClassVar[Sequence[Route]] = ()
+    trailing_slash: ClassVar[bool] = False  # whether `/x/` matches the row `/x`
     # Seconds between shutdown checks of the serving loop: `stop()` waits up to this long. The stdlib
     # default is kept here; a subclass may lower it so each stop() in a test costs less than half a second.
     poll_interval = 0.5
@@ -152,9 +233,35 @@ class EmulatorServer:
         with self._lock:
             return sum(1 for m, p in self.requests if predicate is None or predicate(m, p))
 
+    # -- routing -----------------------------------------------------------------------------------
+    @classmethod
+    def router(cls) -> Router:
+        cached = cls.__dict__.get("_router")
+        if cached is None:
+            cached = Router(cls.routes, trailing_slash=cls.trailing_slash)
+            cls._router = cached  # type: ignore[attr-defined]
+        return cached
+
+    def handle(self, request: Request) -> Response:
+        try:
+            return self.route(request)
+        except HttpProblem as problem:
+            return problem.response()
+
+    def route(self, request: Request) -> Response:
+        """The table lookup: the matching row's handler, else 405 or 404."""
+        route, params, allowed = self.router().match(request.method, request.path)
+        request.params = params
+        if route is None:
+            return self.method_not_allowed(request, allowed) if allowed else self.not_found(request)
+        return route.handler(self, request)
+
     # -- subclass hooks ----------------------------------------------------------------------------
-    def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def not_found(self, request: Request) -> Response:
+        return Response.json(404, {"error": "not found"})
+
+    def method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
+        return Response.json(405, {"error": "method not allowed"}, headers={"Allow": ", ".join(allowed)})
 
     def error_body(self, status: int, request: Request) -> Response:
         """The vendor's error response for an injected fault; subclasses override."""
@@ -180,6 +287,45 @@ class EmulatorServer:
         if self.latency:
             time.sleep(self.latency)
         return self._injected_fault(request) or self.handle(request)
+
+
+@dataclass(frozen=True)
+class Standalone:
+    """How `main` runs one emulator as a process: its own arguments (after --host/--port), how to build
+    it from them (ValueError/OSError/KeyError: exit 2 with the message) and what to print once it serves
+    (files the clients need may be written there, as the URL is known by then)."""
+
+    prog: str
+    description: str
+    default_port: int
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    build: Callable[[argparse.Namespace], EmulatorServer]
+    ready: Callable[[EmulatorServer, argparse.Namespace], str]
+
+
+def main(standalone: Standalone, argv: list[str] | None = None) -> int:
+    """Serve one emulator in the foreground until SIGINT or SIGTERM; the first line printed is `ready`."""
+    parser = argparse.ArgumentParser(prog=standalone.prog, description=standalone.description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=standalone.default_port)
+    standalone.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        emulator = standalone.build(args)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"{standalone.prog}: {exc}", file=sys.stderr)
+        return 2
+    emulator.start()
+    try:
+        print(standalone.ready(emulator, args), flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        emulator.stop()
+    return 0
 
 
 def _fmt_seconds(value: float) -> str:

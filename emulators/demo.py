@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.client_patcher_stack import DEFAULT_CLIENTS, ClientPatcherStack
-from tests.support.openbao import start_openbao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientPatcherStack
+from lab.openbao import start_openbao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 BIN = Path(sys.executable).parent
 FIXTURES = {"platform-app-master-client-secret": "platform_client_secret"}

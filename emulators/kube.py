@@ -9,14 +9,14 @@ RBAC model:
 - `external-secrets.io` ExternalSecret in the versions given by `eso_versions` (default `("v1",)`; an
   unserved version answers 404 "the server could not find the requested resource" with no
   `details.name`, as an apiserver does for a CRD version marked unserved) and PushSecret `v1alpha1`, both
-  with the `status` subresource, as the ESO CRDs declare it [CONTRACTS §4.1];
+  with the `status` subresource, as the ESO CRDs declare it [docs/design.md#external-secrets-operator];
 - core `v1` ConfigMaps, Secrets (base64 `data`, `stringData` folded into `data`), ServiceAccounts and
   Namespaces;
 - verbs get, list (label and field selectors), create, update (PUT, optimistic concurrency), patch and
   delete. PATCH takes `application/merge-patch+json` (RFC 7386), `application/json-patch+json` (RFC 6902:
   add, remove, replace, move, copy, test; `~0`/`~1` escapes) and, for built-in kinds only,
   `application/strategic-merge-patch+json`; a custom resource answers strategic merge with 415
-  UnsupportedMediaType [CONTRACTS §6.2, trap 15];
+  UnsupportedMediaType [docs/design.md#kubernetes-api; docs/design.md#traps, trap 15];
 - every write bumps `metadata.resourceVersion` from one cluster-global counter and a write that changes
   nothing does not; custom resources get `metadata.generation`, bumped only when something outside
   `metadata`/`status` changes; the main resource ignores `status`, `/status` ignores everything else
@@ -25,16 +25,18 @@ RBAC model:
   SelfSubjectAccessReview (`kubectl auth can-i`);
 - errors as real `metav1.Status` objects (kind Status, apiVersion v1, status Failure, message, reason,
   details{name, group, kind}, code) with the apiserver's message formats (k8s.io/apimachinery
-  `pkg/api/errors`, apiserver `responsewriters.forbiddenMessage`) [CONTRACTS §6.4]; injected faults
-  (`fail_next`) also answer with a Status, and 429 carries `Retry-After` and `details.retryAfterSeconds`.
+  `pkg/api/errors`, apiserver `responsewriters.forbiddenMessage`) [docs/design.md#kubernetes-api];
+  injected faults (`fail_next`) also answer with a Status, and 429 carries `Retry-After` and
+  `details.retryAfterSeconds`.
 
 Tokens are real projected-style service-account JWTs (RS256, `iss`, `sub`, `aud`, `exp`/`iat`/`nbf`,
 `jti` and the `kubernetes.io` claim with namespace, serviceaccount{name,uid}, pod and node), so Vault's
 Kubernetes auth can parse them locally and then call TokenReview here. TokenReview follows what the Vault
-plugin needs [CONTRACTS §5.5, §6.5, trap 14]: a body without apiVersion/kind is accepted; the 201
-response carries a `status` *object*; `status.audiences` is the intersection of the requested audiences
-(default: the apiserver's) and the token's; a failed review omits `authenticated` (Go `omitempty` on a
-false bool) and sets `error`. A token stops working when it expires or its service account is deleted
+plugin needs [docs/design.md#vault-kv-v2, #kubernetes-api; docs/design.md#traps, trap 14]: a body
+without apiVersion/kind is accepted; the 201 response carries a `status` *object*; `status.audiences` is
+the intersection of the requested audiences (default: the apiserver's) and the token's; a failed
+review omits `authenticated` (Go `omitempty` on a false bool) and sets `error`.
+A token stops working when it expires or its service account is deleted
 or re-created with another uid, as bound tokens do.
 
 RBAC: `grant()` is one Role (namespace given) or ClusterRole (namespace None) rule bound to one service

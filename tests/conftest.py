@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.core.logs import forget_registered_secrets
-from tests.support.openbao import OpenBao, start_openbao
+from lab.openbao import OpenBao, start_openbao
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 
 def test_openbao_dev_server_serves_kv_v2(openbao: OpenBao, kv_mount: str) -> None:

@@ -16,13 +16,13 @@ from jobs.core.model import Action
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.runner import RunContext
 from jobs.core.settings import KeycloakSettings, VaultSettings
-from tests.support.client_patcher_stack import (
+from lab.client_patcher_stack import (
     KC_SA_CLIENT,
     KC_SA_SECRET,
     ClientPatcherStack,
     ClientSpec,
 )
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 SPEC = ClientSpec("race-client-secret", "ameide", "race-app")
 

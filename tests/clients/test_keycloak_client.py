@@ -221,7 +221,7 @@ def test_exact_client_id_only(keycloak: KeycloakEmulator, clock: Clock) -> None:
 
 
 def test_near_matches_from_the_server_are_never_taken() -> None:
-    """A MySQL/MariaDB collation may answer ?clientId=app with `App` (trap 2)."""
+    """A MySQL/MariaDB collation may answer ?clientId=app with `App` (docs/design.md#traps, trap 2)."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

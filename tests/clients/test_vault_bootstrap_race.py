@@ -19,8 +19,8 @@ from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.runner import RunContext
 from jobs.core.settings import AzureSettings, VaultSettings
 from jobs.vault_bootstrap import bootstrap, select
-from tests.support.openbao import OpenBao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 AKV_NAME = "ghcr-pull-secret"
 OLDER = "ghp_olderVersionOfTheToken0001"

@@ -14,8 +14,8 @@ from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import Conflict, Permanent, PermissionDenied, Sealed, Unauthorized, Unreachable
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.settings import VaultSettings
-from tests.support.kube_auth import KubeAuth, configure_kubernetes_auth
-from tests.support.openbao import OpenBao, free_port
+from lab.kube_auth import KubeAuth, configure_kubernetes_auth
+from lab.openbao import OpenBao, free_port
 
 
 def vault(addr: str, token: str, **retry: float) -> VaultClient:

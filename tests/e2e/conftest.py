@@ -1,4 +1,4 @@
-"""The `stack` fixture: the servers the backend-neutral e2e tests run against (tests/support/stack.py).
+"""The `stack` fixture: the servers the backend-neutral e2e tests run against (lab/stack.py).
 
 SECRET_ORIGIN_STACK unset or `local`: OpenBao (the session's) + the emulators, started here; `compose`:
 the already-running servers of docker-compose.test.yml, addressed by the SECRET_ORIGIN_* variables.
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.stack import Stack, open_stack
+from lab.stack import Stack, open_stack
 
 
 @pytest.fixture(scope="session")

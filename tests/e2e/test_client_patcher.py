@@ -15,7 +15,7 @@ from typing import Any
 import hvac
 import pytest
 
-from tests.support.client_patcher_stack import (
+from lab.client_patcher_stack import (
     DEFAULT_CLIENTS,
     KC_SA_SECRET,
     KUBE_SA,
@@ -23,7 +23,7 @@ from tests.support.client_patcher_stack import (
     ClientSpec,
     assert_no_secret_in,
 )
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS
 CONSUMERS = [c for spec in DEFAULT_CLIENTS for c in spec.consumers]
@@ -222,7 +222,7 @@ def test_bad_entries_fail_alone_and_the_others_are_written(
         assert "is bearer-only" in result["api-client-secret"]["reason"]
         assert "uses 'client-jwt' authentication" in result["jwt-client-secret"]["reason"]
         assert "realm 'nope' not found" in result["no-realm-client-secret"]["reason"]
-        for name in ("spa", "api", "jwt-app"):  # trap 3: never read before the gate
+        for name in ("spa", "api", "jwt-app"):  # docs/design.md#traps, trap 3: never read before the gate
             realm = "ameide" if name == "spa" else "partners"
             uuid_ = stack.keycloak.client_uuid(realm, name)
             assert stack.keycloak.count(lambda m, p, u=uuid_: u in p) == 0

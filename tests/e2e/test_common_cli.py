@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.client_patcher_stack import DEFAULT_CLIENTS, ClientPatcherStack, assert_no_secret_in
-from tests.support.openbao import OpenBao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientPatcherStack, assert_no_secret_in
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, object]:

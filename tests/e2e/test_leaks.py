@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from emulators.base import Request, Response
-from tests.support.client_patcher_stack import (
+from lab.client_patcher_stack import (
     DEFAULT_CLIENTS,
     KC_ADMIN_PASSWORD,
     KC_SA_SECRET,
@@ -27,8 +27,8 @@ from tests.support.client_patcher_stack import (
     clean_env,
     vault_policy,
 )
-from tests.support.openbao import OpenBao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 BIN = Path(sys.executable).parent
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS

@@ -20,9 +20,9 @@ from jobs.core import metadata as md
 from jobs.core.clients.vault import VaultClient
 from jobs.core.plan import converge, plan_sync
 from jobs.core.settings import VaultSettings
-from tests.support.client_patcher_stack import ClientPatcherStack, assert_no_secret_in
-from tests.support.openbao import OpenBao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.client_patcher_stack import ClientPatcherStack, assert_no_secret_in
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -50,7 +50,7 @@ def secret_origin(*args: str, env: Mapping[str, str]) -> subprocess.CompletedPro
 
 
 def write_like_client_patcher(vault: VaultClient, mount: str, name: str, client_id: str, value: str) -> None:
-    """What client-patcher records for a Keycloak client secret (SPEC §4 Metadata)."""
+    """What client-patcher records for a Keycloak client secret (docs/design.md#metadata-keys)."""
     ours = md.stamp(
         origin="service-generated",
         authority=md.AUTHORITY_KEYCLOAK,
@@ -62,7 +62,7 @@ def write_like_client_patcher(vault: VaultClient, mount: str, name: str, client_
 
 
 def write_like_pushsecret(client: hvac.Client, mount: str, name: str, value: str) -> None:
-    """What ESO's Vault provider writes for a PushSecret (CONTRACTS §4.4)."""
+    """What ESO's Vault provider writes for a PushSecret (docs/design.md#external-secrets-operator)."""
     client.secrets.kv.v2.create_or_update_secret(name, {"value": value}, mount_point=mount)
     client.secrets.kv.v2.update_metadata(
         name, mount_point=mount, custom_metadata={"managed-by": "external-secrets"}

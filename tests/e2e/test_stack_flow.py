@@ -35,13 +35,14 @@ from azure.identity import WorkloadIdentityCredential
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from tests.support.openbao import free_port, start_openbao
-from tests.support.stack import KUBE_SEED, REALM_IMPORT, ROOT, Stack, StackUnavailable, open_stack
+from lab.openbao import free_port, start_openbao
+from lab.stack import KUBE_SEED, REALM_IMPORT, ROOT, Stack, StackUnavailable, open_stack
 
 BIN = Path(sys.executable).parent
 PLATFORM = "platform-app-master-client-secret"
 CONSUMERS = (("ameide-dev", "platform-app-master-client-sync"), ("ameide-dev", "www-ameide-platform-auth"))
-# The realm import's clients that client-patcher must refuse, and the reason it must give (SPEC §4).
+# The realm import's clients that client-patcher must refuse, and the reason it must give
+# (docs/design.md#client-patcher).
 REFUSED = {
     "public-spa-client-secret": ("public-spa", "is a public client: it has no client secret"),
     "jwt-client-secret": ("jwt-client", "uses 'client-jwt' authentication, not 'client-secret'"),
@@ -300,8 +301,9 @@ def test_smoke_catches_placeholders_until_client_patcher_ran_and_audit_reports_t
 def test_lowkey_challenge_tenant_is_answered_with_the_home_tenant_when_multitenant_auth_is_disabled(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """lowkey-vault's challenge names tenant `secrets` (CONTRACTS §2.8); azure-identity refuses a foreign
-    tenant unless AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is set — env only, no product change."""
+    """lowkey-vault's challenge names tenant `secrets` (docs/design.md#azure-key-vault); azure-identity
+    refuses a foreign tenant unless AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is set — env only, no product
+    change."""
     env = stack.azure.env
     credential = WorkloadIdentityCredential(
         tenant_id=env["AZURE_TENANT_ID"],

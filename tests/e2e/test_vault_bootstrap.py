@@ -16,8 +16,8 @@ from jobs.core import metadata as md
 from jobs.core.clients.vault import VaultClient
 from jobs.core.plan import converge, plan_sync
 from jobs.core.settings import VaultSettings
-from tests.support.openbao import OpenBao
-from tests.support.vault_bootstrap_stack import BootstrapStack
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 
 KEYCLOAK = {"url": "http://keycloak.invalid:8080"}
 FIXTURE = "dev-placeholder-fixture"

@@ -172,7 +172,7 @@ def test_disabled_secret_is_listed_but_get_is_forbidden(emu: AzureEmulator, make
         client.get_secret("retired")
 
     assert listed == {"retired": False}
-    assert caught.type is HttpResponseError  # not ResourceNotFoundError (CONTRACTS trap 5)
+    assert caught.type is HttpResponseError  # not ResourceNotFoundError (docs/design.md#traps, trap 5)
     assert caught.value.status_code == 403
     assert caught.value.error is not None
     assert caught.value.error.code == "Forbidden"

@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from emulators.kube import KubeEmulator
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 ESO = ("external-secrets.io", "v1")
 NS = "apps"

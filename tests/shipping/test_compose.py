@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import jsonschema
 import yaml
 
+from lab.stack import COMPOSE_DEFAULTS
 from tests.shipping.conftest import ROOT
-from tests.support.stack import COMPOSE_DEFAULTS
 
 COMPOSE = ROOT / "docker-compose.test.yml"
 VENDOR = Path(__file__).parent / "vendor"
@@ -82,7 +82,8 @@ def test_realm_import_holds_the_test_clients() -> None:
     assert admin["serviceAccountsEnabled"] and not admin["publicClient"]
     (account,) = [u for u in realm["users"] if u.get("serviceAccountClientId") == "secret-origin"]
     assert {"view-clients", "manage-clients"} <= set(account["clientRoles"]["realm-management"])
-    # The example catalog's client, plus the two kinds client-patcher must refuse (SPEC §4).
+    # The example catalog's client, plus the two kinds client-patcher must refuse
+    # (docs/design.md#client-patcher).
     assert clients["platform-app-master"]["clientAuthenticatorType"] == "client-secret"
     assert clients["public-spa"]["publicClient"] is True
     assert clients["jwt-client"]["clientAuthenticatorType"] == "client-jwt"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lab.client_patcher_stack import ClientPatcherStack
+from lab.openbao import OpenBao
+from lab.vault_bootstrap_stack import BootstrapStack
 from tests.shipping.conftest import ROOT
-from tests.support.client_patcher_stack import ClientPatcherStack
-from tests.support.openbao import OpenBao
 from tests.support.runtime_image import CONSOLE_SCRIPTS, RuntimeInstall
-from tests.support.vault_bootstrap_stack import BootstrapStack
 
 
 def test_the_console_scripts_are_the_declared_ones() -> None:

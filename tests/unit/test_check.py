@@ -222,7 +222,7 @@ def test_invalid_catalog_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "`azureKeyVault` is only valid on external entries" in err
 
 
-# -- Vault path resolution (CONTRACTS §4.5) --------------------------------------------------------
+# -- Vault path resolution (docs/design.md#external-secrets-operator) ------------------------------------
 @pytest.mark.parametrize(
     ("key", "expected"),
     [

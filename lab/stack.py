@@ -41,14 +41,15 @@ from keycloak import KeycloakAdmin
 from emulators.azure import AzureEmulator
 from emulators.keycloak import MASTER, KeycloakEmulator
 from emulators.kube import DEFAULT_AUDIENCE, KubeEmulator, load_seed
-from tests.support.openbao import OpenBao, start_openbao
+from lab.openbao import OpenBao, start_openbao
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 REALM_IMPORT = ROOT / "compose" / "keycloak" / "ameide-realm.json"
 KUBE_SEED = ROOT / "compose" / "kube-seed.yaml"
 CLIENT_PATCHER_SA = ("secret-origin", "client-patcher")
 ESO = ("external-secrets.io", "v1", "externalsecrets")
-AKV_API_VERSION = "7.6"  # lowkey-vault does not serve the SDK's default 2026-04-01 (CONTRACTS §2.8)
+# lowkey-vault does not serve the SDK's default 2026-04-01 (docs/design.md#azure-key-vault)
+AKV_API_VERSION = "7.6"
 KEYCLOAK_ADMIN = ("admin", "admin")  # KC_BOOTSTRAP_ADMIN_* in docker-compose.test.yml
 # The caller's own settings must never leak into a job's environment.
 FOREIGN_PREFIXES = ("VAULT_", "BAO_", "KEYCLOAK_", "AZURE_", "KUBECONFIG", "REQUESTS_CA_BUNDLE", "SECRET_")
@@ -150,7 +151,8 @@ class Keycloak:
 
 class _HomeTenant:
     """Asks for tokens in the credential's own tenant, whatever the Key Vault challenge names (lowkey-vault
-    names the first path segment, CONTRACTS §2.8). Only for seeding from the test process; the jobs get
+    names the first path segment, docs/design.md#azure-key-vault). Only for seeding from the test process;
+    the jobs get
     `AZURE_IDENTITY_DISABLE_MULTITENANTAUTH` instead."""
 
     def __init__(self, inner: WorkloadIdentityCredential) -> None:
@@ -173,7 +175,7 @@ class Azure:
     def set_secrets(self, values: Mapping[str, str]) -> None:
         """Seed Key Vault through the official SDK only (works on lowkey-vault and the emulator alike),
         then wait for the next second: vault-bootstrap fingerprints only versions created before the
-        second it lists in (see tests/support/vault_bootstrap_stack.py `settle`)."""
+        second it lists in (see lab/vault_bootstrap_stack.py `settle`)."""
         env = self.env
         credential = WorkloadIdentityCredential(
             tenant_id=env["AZURE_TENANT_ID"],
@@ -336,7 +338,8 @@ def local_stack(workdir: Path, openbao: OpenBao | None = None) -> Iterator[Stack
 
 
 def azure_pod_env(webhook_env: Mapping[str, str], *, api_version: str = AKV_API_VERSION) -> dict[str, str]:
-    """The webhook's variables plus the two documented emulator knobs (CONTRACTS §2.7, §2.8)."""
+    """The webhook's variables plus the two documented emulator knobs (docs/design.md#workload-identity,
+    #azure-key-vault)."""
     return {
         **webhook_env,
         "AZURE_KEYVAULT_API_VERSION": api_version,
@@ -391,7 +394,8 @@ def compose_stack(workdir: Path, environ: Mapping[str, str]) -> Stack:
         "REQUESTS_CA_BUNDLE": str(bundle),
     }
     azure_env = azure_pod_env(webhook_env, api_version=setting("SECRET_ORIGIN_AKV_API_VERSION"))
-    # lowkey-vault's challenge names a tenant that is the request's first path segment (CONTRACTS §2.8);
+    # lowkey-vault's challenge names a tenant that is the request's first path segment
+    # (docs/design.md#azure-key-vault);
     # azure-identity then asks for the credential's own tenant instead of refusing (utils.resolve_tenant).
     azure_env["AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"] = "true"
 
@@ -419,8 +423,8 @@ def compose_stack(workdir: Path, environ: Mapping[str, str]) -> Stack:
 
 def lowkey_certificate_pem(http_url: str) -> bytes:
     """lowkey-vault's TLS certificate as PEM: `GET /metadata/default-cert/lowkey-vault.p12` and its
-    password from `GET /metadata/default-cert/password` on the HTTP port (CONTRACTS §2.8), decoded with
-    cryptography."""
+    password from `GET /metadata/default-cert/password` on the HTTP port (docs/design.md#azure-key-vault),
+    decoded with cryptography."""
     base = http_url.rstrip("/")
     try:
         password = httpx.get(f"{base}/metadata/default-cert/password", timeout=10).raise_for_status().text

@@ -2,8 +2,8 @@
 
 Used by the client-patcher tests and meant for `make demo`. Nothing here needs pytest::
 
-    from tests.support.openbao import start_openbao
-    from tests.support.client_patcher_stack import ClientPatcherStack
+    from lab.openbao import start_openbao
+    from lab.client_patcher_stack import ClientPatcherStack
 
     bao = start_openbao()
     with ClientPatcherStack.start(bao, bao.new_kv_mount(), Path(tmpdir)) as stack:
@@ -44,11 +44,11 @@ import yaml
 
 from emulators.keycloak import KeycloakEmulator
 from emulators.kube import KubeEmulator
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 BIN = Path(sys.executable).parent
 CLIENT_PATCHER = BIN / "client-patcher"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 KC_ADMIN = "admin"
 KC_ADMIN_PASSWORD = "Adm1n-" + uuid.uuid4().hex[:12]
@@ -84,7 +84,8 @@ DEFAULT_CLIENTS: tuple[ClientSpec, ...] = (
     ClientSpec("partner-portal-client-secret", "partners", "partner-portal", (("partners", "portal-sync"),)),
     ClientSpec("partner-api-client-secret", "partners", "partner-api"),
 )
-# Decoys that a substring or case-insensitive lookup would return instead of the real client (trap 2).
+# Decoys that a substring or case-insensitive lookup would return instead of the real client
+# (docs/design.md#traps, trap 2).
 DECOYS: Mapping[str, tuple[str, ...]] = {"ameide": ("platform-app-master-v2", "platform-app", "www-admin")}
 
 

@@ -36,7 +36,7 @@ import hvac
 import yaml
 
 from emulators.azure import AzureEmulator
-from tests.support.openbao import OpenBao, start_openbao
+from lab.openbao import OpenBao, start_openbao
 
 BIN = Path(sys.executable).parent
 VAULT_BOOTSTRAP = str(BIN / "vault-bootstrap")

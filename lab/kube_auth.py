@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulators.kube import KubeEmulator
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 
 @dataclass(frozen=True)
