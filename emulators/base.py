@@ -63,6 +63,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # the route pattern's variables
+    user: Any = None  # whoever an emulator's authentication (before the table) admitted
 
     def q(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -123,26 +124,27 @@ def _compile(pattern: str, trailing_slash: bool) -> re.Pattern[str]:
 
 
 class Router:
-    """Matches (method, path) against the rows in order; the first row whose path and method match wins."""
+    """Path first, then method: the first row whose pattern matches the path decides, together with the
+    other rows of that same pattern, which methods the path has (so `/x/versions` with a wrong method is a
+    405 even if a later row `/x/{version}` would take it)."""
 
     def __init__(self, routes: Iterable[Route], *, trailing_slash: bool = False) -> None:
         self._rows = [(route, _compile(route.pattern, trailing_slash)) for route in routes]
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, params, []) on a match; (None, params, allowed methods) if only the path matched (the
-        params of the first row whose path matched, so a 405 can still name what it was about)."""
-        allowed: list[str] = []
-        params: dict[str, str] = {}
+        """(route, params, []) on a match; (None, params, allowed methods) if only the path matched;
+        (None, {}, []) if nothing did."""
         for route, regex in self._rows:
             found = regex.match(path)
             if found is None:
                 continue
-            methods = route.method.split()
-            if method in methods:
-                return route, found.groupdict(), []
-            params = params or found.groupdict()
-            allowed.extend(m for m in methods if m not in allowed)
-        return None, params, allowed
+            same = [row for row, _ in self._rows if row.pattern == route.pattern]
+            for row in same:
+                if method in row.method.split():
+                    return row, found.groupdict(), []
+            allowed = [m for row in same for m in row.method.split()]
+            return None, found.groupdict(), list(dict.fromkeys(allowed))
+        return None, {}, []
 
 
 @dataclass
