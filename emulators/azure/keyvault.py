@@ -31,19 +31,19 @@ class KeyVaultSecrets:
 
     def list_versions(self, request: Request) -> Response:
         self._authorize(request, request.user, "readMetadata/action")
-        return self._list(request, self._version_items(request, request.params["name"]))
+        return self._list(request, self._version_items(request, request.params.get("name", "")))
 
     def get_secret(self, request: Request) -> Response:
         self._authorize(request, request.user, "getSecret/action")
-        return self._get(request, request.params["name"], request.params.get("version"))
+        return self._get(request, request.params.get("name", ""), request.params.get("version"))
 
     def set_secret_value(self, request: Request) -> Response:
         self._authorize(request, request.user, "setSecret/action")
-        return self._put(request, request.params["name"])
+        return self._put(request, request.params.get("name", ""))
 
     def update_secret(self, request: Request) -> Response:
         self._authorize(request, request.user, "write")
-        return self._patch(request, request.params["name"], request.params.get("version"))
+        return self._patch(request, request.params.get("name", ""), request.params.get("version"))
 
     def _lookup(self, name: str, version: str | None) -> SecretVersion:
         try:

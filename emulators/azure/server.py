@@ -49,6 +49,9 @@ class AzureEmulator(VaultStore, EntraTokenEndpoint, KeyVaultAuth, KeyVaultSecret
         Route("GET POST PUT PATCH DELETE HEAD", "/{tenant}/oauth2/v2.0/token", EntraTokenEndpoint.token),
         Route("GET POST PUT PATCH DELETE HEAD", "/{tenant}/oauth2/v2.0/token/", EntraTokenEndpoint.token),
         Route("GET", "/secrets", KeyVaultSecrets.list_secrets),
+        Route("PUT", "/secrets/", KeyVaultSecrets.set_secret_value),  # the empty name: 400 / 404 as named
+        Route("GET", "/secrets/", KeyVaultSecrets.get_secret),
+        Route("PATCH", "/secrets/", KeyVaultSecrets.update_secret),
         Route("PUT", _SECRET, KeyVaultSecrets.set_secret_value),
         Route("GET", _SECRET, KeyVaultSecrets.get_secret),
         Route("PATCH", _SECRET, KeyVaultSecrets.update_secret),

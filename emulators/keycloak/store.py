@@ -186,7 +186,7 @@ class RealmStore:
             self._sessions.clear()
 
     def load_seed(self, seed: Mapping[str, Any]) -> None:
-        """Load realms, clients and users from a seed mapping (format in the module docstring)."""
+        """Load realms, clients and users from a seed mapping (format in the package docstring)."""
         if seed.get("tokenLifespan") is not None:
             self.token_lifespan = int(seed["tokenLifespan"])
         for realm_entry in seed.get("realms") or []:
@@ -220,7 +220,7 @@ class RealmStore:
                 )
 
     def import_realm(self, rep: Mapping[str, Any], source: str = "realm import") -> None:
-        """Load one Keycloak RealmRepresentation (see the module docstring); raises ValueError naming
+        """Load one Keycloak RealmRepresentation (see the package docstring); raises ValueError naming
         `source` and the entry for anything the emulator cannot honour."""
         _reject_unknown(rep, REALM_IMPORT_FIELDS, source)
         name = rep.get("realm")

@@ -10,6 +10,7 @@ from emulators.kube.errors import (
 )
 from emulators.kube.types import (
     ESO_GROUP,
+    PUBLIC_PATHS,
     REVIEW_RESOURCES,
     _kube_version_key,
 )
@@ -17,6 +18,15 @@ from emulators.kube.types import (
 
 class Discovery:
     """One handler per non-resource route row (GET and HEAD)."""
+
+    @staticmethod
+    def _non_resource_allowed(path: str) -> bool:
+        """The paths system:discovery and system:public-info-viewer open to every authenticated user."""
+        return (
+            path in PUBLIC_PATHS
+            or path in ("/api", "/apis", "/.well-known/openid-configuration", "/openid/v1/jwks")
+            or path.startswith(("/api/", "/apis/"))
+        )
 
     def _group_versions(self) -> dict[str, list[str]]:
         """Served API groups (excluding core) → versions, preferred first."""

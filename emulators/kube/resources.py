@@ -40,7 +40,6 @@ from emulators.kube.types import (
     APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
-    PUBLIC_PATHS,
     REVIEW_RESOURCES,
     SECRETS,
     STRATEGIC_PATCH,
@@ -91,14 +90,6 @@ class Resources:
         return self._resource(request, info, rt)
 
     @staticmethod
-    def _non_resource_allowed(path: str) -> bool:
-        return (
-            path in PUBLIC_PATHS
-            or path in ("/api", "/apis", "/.well-known/openid-configuration", "/openid/v1/jwks")
-            or path.startswith(("/api/", "/apis/"))
-        )
-
-    @staticmethod
     def _request_info(request: Request) -> _RequestInfo:
         params = request.params
         name = params.get("name", "")
@@ -133,14 +124,6 @@ class Resources:
             if rt.group == group and rt.plural == plural and version in rt.versions:
                 return rt
         return None
-
-    @staticmethod
-    def _non_resource_allowed(path: str) -> bool:
-        return (
-            path in PUBLIC_PATHS
-            or path in ("/api", "/apis", "/.well-known/openid-configuration", "/openid/v1/jwks")
-            or path.startswith(("/api/", "/apis/"))
-        )
 
     def _resource(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
         verb = info.verb

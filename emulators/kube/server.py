@@ -55,7 +55,7 @@ _ANY = "GET HEAD POST PUT PATCH DELETE"
 class KubeEmulator(
     ObjectStore, ServiceAccountTokens, RbacRules, Discovery, Reviews, Resources, EmulatorServer
 ):
-    """The Kubernetes API server slice; see the module docstring."""
+    """The Kubernetes API server slice; see the package docstring."""
 
     name = "kube"
     poll_interval = 0.05
