@@ -12,16 +12,16 @@ from urllib.parse import parse_qs
 import jwt
 
 from emulators.azure.model import (
-    _JSON,
     FIC_DOCS,
+    JSON_UTF8,
     JWT_BEARER_ASSERTION_TYPE,
     KEY_VAULT_RESOURCE,
     TENANT_PATTERN,
+    AadError,
     AppRegistration,
-    _AadError,
-    _b64url,
-    _iso7,
-    _required,
+    b64url,
+    iso7,
+    required_field,
 )
 from emulators.base import Request, Response
 
@@ -32,7 +32,7 @@ class EntraTokenEndpoint:
     def token(self, request: Request) -> Response:
         return self._token_endpoint(request, request.params["tenant"])
 
-    def _aad_response(self, err: _AadError) -> Response:
+    def _aad_response(self, err: AadError) -> Response:
         trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         body = {
@@ -45,7 +45,7 @@ class EntraTokenEndpoint:
             "correlation_id": correlation_id,
             "error_uri": f"{self.url}/error?code={err.code}",
         }
-        return Response.json(err.status, body, self._aad_headers(trace_id), content_type=_JSON)
+        return Response.json(err.status, body, self._aad_headers(trace_id), content_type=JSON_UTF8)
 
     @staticmethod
     def _aad_headers(trace_id: str) -> dict[str, str]:
@@ -54,12 +54,12 @@ class EntraTokenEndpoint:
     def _token_endpoint(self, request: Request, tenant: str) -> Response:
         try:
             return self._issue_token(request, tenant)
-        except _AadError as err:
+        except AadError as err:
             return self._aad_response(err)
 
     def _issue_token(self, request: Request, tenant: str) -> Response:
         if request.method != "POST":
-            raise _AadError(
+            raise AadError(
                 400,
                 "invalid_request",
                 900561,
@@ -68,7 +68,7 @@ class EntraTokenEndpoint:
         with self._lock:
             known_tenant = tenant in self._tenants
         if not TENANT_PATTERN.match(tenant) or not known_tenant:
-            raise _AadError(
+            raise AadError(
                 400,
                 "invalid_tenant",
                 90002,
@@ -77,19 +77,19 @@ class EntraTokenEndpoint:
                 "happen if there are no active subscriptions for the tenant.",
             )
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items() if v}
-        grant_type = _required(form, "grant_type")
+        grant_type = required_field(form, "grant_type")
         if grant_type != "client_credentials":
-            raise _AadError(
+            raise AadError(
                 400,
                 "unsupported_grant_type",
                 70003,
                 f"The app requested an unsupported grant type '{grant_type}'.",
             )
-        client_id = _required(form, "client_id")
+        client_id = required_field(form, "client_id")
         with self._lock:
             app = self._apps.get((tenant, client_id))
         if app is None:
-            raise _AadError(
+            raise AadError(
                 400,
                 "unauthorized_client",
                 700016,
@@ -98,11 +98,11 @@ class EntraTokenEndpoint:
                 "consented to by any user in the tenant. You may have sent your authentication request to "
                 "the wrong tenant.",
             )
-        scope = _required(form, "scope")
+        scope = required_field(form, "scope")
         resource = self._resource_for_scope(scope, tenant)
         assertion = form.get("client_assertion")
         if not assertion or form.get("client_assertion_type") != JWT_BEARER_ASSERTION_TYPE:
-            raise _AadError(
+            raise AadError(
                 401,
                 "invalid_client",
                 7000218,
@@ -115,7 +115,7 @@ class EntraTokenEndpoint:
     def _resource_for_scope(self, scope: str, tenant: str) -> str:
         scopes = scope.split()
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
-            raise _AadError(
+            raise AadError(
                 400,
                 "invalid_scope",
                 1002012,
@@ -124,7 +124,7 @@ class EntraTokenEndpoint:
             )
         resource = scopes[0].removesuffix("/.default")
         if resource.rstrip("/") not in self._accepted_resources():
-            raise _AadError(
+            raise AadError(
                 400,
                 "invalid_resource",
                 500011,
@@ -149,7 +149,7 @@ class EntraTokenEndpoint:
             header = jwt.get_unverified_header(assertion)
             claims = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise _AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.") from None
+            raise AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.") from None
         iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
         raw_aud = claims.get("aud", [])
         audiences = [raw_aud] if isinstance(raw_aud, str) else [str(a) for a in raw_aud]
@@ -157,7 +157,7 @@ class EntraTokenEndpoint:
         if not by_issuer:
             self._no_fic_match(700211, f"issuer '{iss}'", iss, sub, audiences)
         if header.get("kid") != self._oidc_kid:
-            raise _AadError(
+            raise AadError(
                 401,
                 "invalid_client",
                 7000272,
@@ -173,7 +173,7 @@ class EntraTokenEndpoint:
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
-            raise _AadError(
+            raise AadError(
                 401,
                 "invalid_client",
                 50013,
@@ -183,12 +183,12 @@ class EntraTokenEndpoint:
         now = time.time()
         exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat", 0))
         if not isinstance(exp, int | float) or now >= exp or now < float(nbf or 0):
-            raise _AadError(
+            raise AadError(
                 401,
                 "invalid_client",
                 700024,
-                f"Client assertion is not within its valid time range. Current time: {_iso7(now)}, assertion "
-                f"valid from {_iso7(float(nbf or 0))}, expiry time of assertion {_iso7(float(exp or 0))}. "
+                f"Client assertion is not within its valid time range. Current time: {iso7(now)}, assertion "
+                f"valid from {iso7(float(nbf or 0))}, expiry time of assertion {iso7(float(exp or 0))}. "
                 "Review the documentation at "
                 "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
             )
@@ -200,7 +200,7 @@ class EntraTokenEndpoint:
 
     def _no_fic_match(self, code: int, what: str, iss: str, sub: str, audiences: list[str]) -> None:
         if self.legacy_fic_errors:
-            raise _AadError(
+            raise AadError(
                 400,
                 "invalid_request",
                 70021,
@@ -208,7 +208,7 @@ class EntraTokenEndpoint:
                 f"'{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{', '.join(audiences)}'. "
                 f"{FIC_DOCS}",
             )
-        raise _AadError(
+        raise AadError(
             401,
             "invalid_client",
             code,
@@ -232,7 +232,7 @@ class EntraTokenEndpoint:
             "oid": app.object_id,
             "sub": app.object_id,
             "tid": app.tenant_id,
-            "uti": _b64url(_secrets.token_bytes(16)),
+            "uti": b64url(_secrets.token_bytes(16)),
             "ver": "1.0",
         }
         if claims_param and "CP1" in claims_param:
@@ -246,4 +246,4 @@ class EntraTokenEndpoint:
             "ext_expires_in": lifetime,
             "access_token": token,
         }
-        return Response.json(200, body, self._aad_headers(str(uuid.uuid4())), content_type=_JSON)
+        return Response.json(200, body, self._aad_headers(str(uuid.uuid4())), content_type=JSON_UTF8)

@@ -7,17 +7,17 @@ import time
 from typing import Any
 
 from emulators.azure.model import (
-    _JSON,
+    JSON_UTF8,
     MAX_PAGE_SIZE,
     RECOVERABLE_DAYS,
     RECOVERY_LEVEL,
     SECRET_NAME,
+    KvError,
     SecretVersion,
-    _b64url,
-    _json_body,
-    _KvError,
-    _unb64url,
-    _unix,
+    b64url,
+    json_body,
+    unb64url,
+    unix_time,
 )
 from emulators.base import Request, Response
 
@@ -50,7 +50,7 @@ class KeyVaultSecrets:
             return self._find(name, version)
         except KeyError:
             shown = f"{name}/{version}" if version else name
-            raise _KvError(
+            raise KvError(
                 404,
                 "SecretNotFound",
                 f"A secret with (name/id) {shown} was not found in this key vault. If you recently deleted "
@@ -111,7 +111,7 @@ class KeyVaultSecrets:
         page_size = MAX_PAGE_SIZE
         if raw_max is not None:
             if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_PAGE_SIZE:
-                raise _KvError(
+                raise KvError(
                     400,
                     "BadParameter",
                     f"Invalid maxresults value '{raw_max}'. It must be between 1 and {MAX_PAGE_SIZE}.",
@@ -121,42 +121,42 @@ class KeyVaultSecrets:
         token = request.q("$skiptoken")
         if token:
             try:
-                offset = int(json.loads(_unb64url(token))["offset"])
+                offset = int(json.loads(unb64url(token))["offset"])
             except (ValueError, KeyError, TypeError):
-                raise _KvError(400, "BadParameter", "The $skiptoken parameter is invalid.") from None
+                raise KvError(400, "BadParameter", "The $skiptoken parameter is invalid.") from None
         page = items[offset : offset + page_size]
         next_link = None
         if offset + page_size < len(items):
-            skip = _b64url(json.dumps({"offset": offset + page_size}).encode())
+            skip = b64url(json.dumps({"offset": offset + page_size}).encode())
             next_link = (
                 f"{self._origin(request)}{request.path}?api-version={request.q('api-version')}"
                 f"&$skiptoken={skip}&maxresults={page_size}"
             )
         return Response.json(
-            200, {"value": page, "nextLink": next_link}, self._kv_headers(request), content_type=_JSON
+            200, {"value": page, "nextLink": next_link}, self._kv_headers(request), content_type=JSON_UTF8
         )
 
     def _get(self, request: Request, name: str, version: str | None) -> Response:
         found = self._lookup(name, version)
         if not found.enabled:
-            raise _KvError(
+            raise KvError(
                 403, "Forbidden", "Operation get is not allowed on a disabled secret.", inner="SecretDisabled"
             )
         body = self._bundle(request, self._display_name(name), found, with_value=True)
-        return Response.json(200, body, self._kv_headers(request), content_type=_JSON)
+        return Response.json(200, body, self._kv_headers(request), content_type=JSON_UTF8)
 
     def _put(self, request: Request, name: str) -> Response:
         if not SECRET_NAME.match(name):
-            raise _KvError(
+            raise KvError(
                 400,
                 "BadParameter",
                 f"The request URI contains an invalid name: {name}. Secret names must be 1-127 characters "
                 "long and contain only 0-9, a-z, A-Z, and -.",
             )
-        payload = _json_body(request)
+        payload = json_body(request)
         value = payload.get("value")
         if not isinstance(value, str):
-            raise _KvError(400, "BadParameter", "Property 'value' is required and must be a string.")
+            raise KvError(400, "BadParameter", "Property 'value' is required and must be a string.")
         attributes = payload.get("attributes") or {}
         version = self.set_secret(
             name,
@@ -169,23 +169,23 @@ class KeyVaultSecrets:
         )
         found = self._find(name, version)
         body = self._bundle(request, self._display_name(name), found, with_value=True)
-        return Response.json(200, body, self._kv_headers(request), content_type=_JSON)
+        return Response.json(200, body, self._kv_headers(request), content_type=JSON_UTF8)
 
     def _patch(self, request: Request, name: str, version: str | None) -> Response:
         found = self._lookup(name, version)
-        payload = _json_body(request)
+        payload = json_body(request)
         attributes = payload.get("attributes") or {}
         with self._lock:
             if "enabled" in attributes and attributes["enabled"] is not None:
                 found.enabled = bool(attributes["enabled"])
             if "nbf" in attributes:
-                found.nbf = _unix(attributes["nbf"])
+                found.nbf = unix_time(attributes["nbf"])
             if "exp" in attributes:
-                found.exp = _unix(attributes["exp"])
+                found.exp = unix_time(attributes["exp"])
             if payload.get("contentType") is not None:
                 found.content_type = payload["contentType"]
             if payload.get("tags") is not None:
                 found.tags = dict(payload["tags"])
             found.updated = int(time.time())
         body = self._bundle(request, self._display_name(name), found, with_value=False)
-        return Response.json(200, body, self._kv_headers(request), content_type=_JSON)
+        return Response.json(200, body, self._kv_headers(request), content_type=JSON_UTF8)

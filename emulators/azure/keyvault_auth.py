@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import jwt
 
 from emulators.azure.model import (
-    _JSON,
     API_VERSIONS,
+    JSON_UTF8,
     LATEST_API_VERSION,
-    _KvError,
+    KvError,
 )
 from emulators.base import Request, Response
 
@@ -23,16 +23,16 @@ class KeyVaultAuth:
     """Runs before the route table for every `/secrets` path, in the service's order."""
 
     def admit(self, request: Request) -> str:
-        """The caller's app id, or a `_KvError` (429, 401 with the challenge, 400 for the api-version)."""
+        """The caller's app id, or a `KvError` (429, 401 with the challenge, 400 for the api-version)."""
         throttled = self._throttle()
         if throttled is not None:
             raise throttled
         app_id = self._authenticate(request)
         api_version = request.q("api-version")
         if not api_version:
-            raise _KvError(400, "BadParameter", "The 'api-version' query parameter is missing.")
+            raise KvError(400, "BadParameter", "The 'api-version' query parameter is missing.")
         if api_version not in API_VERSIONS:
-            raise _KvError(
+            raise KvError(
                 400,
                 "BadParameter",
                 f"The specified version ({api_version}) is not recognized. Consider using the latest "
@@ -40,7 +40,7 @@ class KeyVaultAuth:
             )
         return app_id
 
-    def _kv_error_response(self, request: Request, err: _KvError) -> Response:
+    def _kv_error_response(self, request: Request, err: KvError) -> Response:
         error: dict[str, Any] = {"code": err.code, "message": err.message}
         if err.inner:
             error["innererror"] = {"code": err.inner}
@@ -52,7 +52,7 @@ class KeyVaultAuth:
             )
         if err.retry_after is not None:
             headers["Retry-After"] = err.retry_after
-        return Response.json(err.status, {"error": error}, headers, content_type=_JSON)
+        return Response.json(err.status, {"error": error}, headers, content_type=JSON_UTF8)
 
     def _kv_headers(self, request: Request) -> dict[str, str]:
         headers = {
@@ -75,7 +75,7 @@ class KeyVaultAuth:
     def _challenge_resource(self, request: Request) -> str:
         return self.resource or self._origin(request)
 
-    def _throttle(self) -> _KvError | None:
+    def _throttle(self) -> KvError | None:
         limit = self.throttle_limit
         if limit is None:
             return None
@@ -85,7 +85,7 @@ class KeyVaultAuth:
                 self._hits.popleft()
             if len(self._hits) >= limit:  # throttled calls do not count (service-limits doc)
                 wait = self._hits[0] + self.throttle_window - now
-                err = _KvError(
+                err = KvError(
                     429,
                     "Throttled",
                     "Request was not processed because too many requests were received. "
@@ -103,20 +103,20 @@ class KeyVaultAuth:
     def _authenticate(self, request: Request) -> str:
         token = request.bearer
         if not token:
-            raise _KvError(
+            raise KvError(
                 401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.", challenge=True
             )
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _KvError(
+            raise KvError(
                 401,
                 "Unauthorized",
                 "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.",
                 challenge=True,
             ) from None
         if header.get("kid") != self._entra_kid:
-            raise _KvError(
+            raise KvError(
                 401,
                 "Unauthorized",
                 "AKV10046: Unable to resolve the key used for signature validation.",
@@ -130,27 +130,27 @@ class KeyVaultAuth:
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
-            raise _KvError(
+            raise KvError(
                 401,
                 "Unauthorized",
                 "AKV10046: Unable to resolve the key used for signature validation.",
                 challenge=True,
             ) from None
         if time.time() >= float(claims.get("exp", 0)):
-            raise _KvError(
+            raise KvError(
                 401, "Unauthorized", "[TokenExpired] Error validating token: 'S2S12086'.", challenge=True
             )
         accepted = self._accepted_resources() | {self._challenge_resource(request).rstrip("/")}
         aud = str(claims.get("aud", ""))
         if aud.rstrip("/") not in accepted:
-            raise _KvError(
+            raise KvError(
                 401,
                 "Unauthorized",
                 f"AKV10022: Invalid audience. Expected {self._challenge_resource(request)}, found: {aud}.",
                 challenge=True,
             )
         if claims.get("tid") != self.tenant_id:
-            raise _KvError(
+            raise KvError(
                 401,
                 "Unauthorized",
                 f"AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{self.tenant_id}/, "
@@ -164,7 +164,7 @@ class KeyVaultAuth:
             denied = app_id in self._denied
         if denied:
             vault = urlsplit(self._origin(request)).netloc
-            raise _KvError(
+            raise KvError(
                 403,
                 "Forbidden",
                 "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny "

@@ -70,7 +70,7 @@ TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
 FIC_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 
 
-_JSON = "application/json; charset=utf-8"
+JSON_UTF8 = "application/json; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Exchange:
     api_version: str | None
 
 
-class _AadError(Exception):
+class AadError(Exception):
     def __init__(self, status: int, error: str, code: int, description: str) -> None:
         super().__init__(description)
         self.status = status
@@ -125,7 +125,7 @@ class _AadError(Exception):
         self.description = description
 
 
-class _KvError(Exception):
+class KvError(Exception):
     def __init__(
         self, status: int, code: str, message: str, inner: str | None = None, challenge: bool = False
     ) -> None:
@@ -138,7 +138,7 @@ class _KvError(Exception):
         self.retry_after: str | None = None
 
 
-def _unix(value: int | float | datetime | None) -> int | None:
+def unix_time(value: int | float | datetime | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -146,22 +146,22 @@ def _unix(value: int | float | datetime | None) -> int | None:
     return int(value)
 
 
-def _iso7(epoch: float) -> str:
+def iso7(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64url(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _required(form: dict[str, str], name: str) -> str:
+def required_field(form: dict[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
-        raise _AadError(
+        raise AadError(
             400,
             "invalid_request",
             900144,
@@ -170,11 +170,11 @@ def _required(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _json_body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, Any]:
     try:
         payload = request.json()
     except ValueError:
-        raise _KvError(400, "BadParameter", "The request body is not valid JSON.") from None
+        raise KvError(400, "BadParameter", "The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
-        raise _KvError(400, "BadParameter", "The request body must be a JSON object.")
+        raise KvError(400, "BadParameter", "The request body must be a JSON object.")
     return payload

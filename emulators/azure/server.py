@@ -22,12 +22,12 @@ from emulators.azure.model import (
     DEFAULT_SUBJECT,
     DEFAULT_TENANT_ID,
     TOKEN_PATH,
+    AadError,
     AppRegistration,
     Exchange,
+    KvError,
     SecretVersion,
-    _AadError,
-    _b64url,
-    _KvError,
+    b64url,
 )
 from emulators.azure.store import VaultStore
 from emulators.base import EmulatorServer, Request, Response, Route
@@ -106,9 +106,9 @@ class AzureEmulator(VaultStore, EntraTokenEndpoint, KeyVaultAuth, KeyVaultSecret
 
         # The cluster's service-account issuer key (one key serves every registered issuer) and Entra's.
         self._oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._oidc_kid = _b64url(_secrets.token_bytes(16))
+        self._oidc_kid = b64url(_secrets.token_bytes(16))
         self._entra_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._entra_kid = _b64url(_secrets.token_bytes(16))
+        self._entra_kid = b64url(_secrets.token_bytes(16))
 
         self._apps: dict[tuple[str, str], AppRegistration] = {}
         self._tenants: set[str] = {tenant_id}
@@ -175,14 +175,14 @@ class AzureEmulator(VaultStore, EntraTokenEndpoint, KeyVaultAuth, KeyVaultSecret
             if is_vault and not TOKEN_PATH.match(request.path):
                 request.user = self.admit(request)
             return self.route(request)
-        except _KvError as err:
+        except KvError as err:
             return self._kv_error_response(request, err)
 
     def not_found(self, request: Request) -> Response:
-        raise _KvError(404, "NotFound", f"The requested path {request.path} was not found.")
+        raise KvError(404, "NotFound", f"The requested path {request.path} was not found.")
 
     def method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
-        raise _KvError(
+        raise KvError(
             405,
             "MethodNotAllowed",
             f"The requested method {request.method} is not allowed on {request.path}.",
@@ -192,7 +192,7 @@ class AzureEmulator(VaultStore, EntraTokenEndpoint, KeyVaultAuth, KeyVaultSecret
         if TOKEN_PATH.match(request.path):
             error = "temporarily_unavailable" if status in (429, 503) else "server_error"
             return self._aad_response(
-                _AadError(status, error, 90033, "A transient error has occurred. Please try again.")
+                AadError(status, error, 90033, "A transient error has occurred. Please try again.")
             )
         codes = {
             400: "BadParameter",
@@ -211,5 +211,5 @@ class AzureEmulator(VaultStore, EntraTokenEndpoint, KeyVaultAuth, KeyVaultSecret
             "Reason: VaultRequestTypeLimitReached",
         }.get(status, f"Injected fault (HTTP {status}).")
         return self._kv_error_response(
-            request, _KvError(status, codes.get(status, "Error"), message, challenge=status == 401)
+            request, KvError(status, codes.get(status, "Error"), message, challenge=status == 401)
         )

@@ -16,7 +16,7 @@ from emulators.azure.model import (
     AppRegistration,
     FederatedCredential,
     SecretVersion,
-    _unix,
+    unix_time,
 )
 
 
@@ -121,8 +121,8 @@ class VaultStore:
             version=uuid.uuid4().hex,
             value=value,
             enabled=enabled,
-            nbf=_unix(nbf),
-            exp=_unix(exp),
+            nbf=unix_time(nbf),
+            exp=unix_time(exp),
             created=now,
             updated=now,
             content_type=content_type,

@@ -24,15 +24,15 @@ from emulators.keycloak.model import (
     Client,
     Realm,
     User,
-    _can_list,
-    _can_view,
-    _int_param,
-    _jaxrs_error,
-    _oauth_error,
-    _realm_of_issuer,
-    _require,
-    _without_none,
+    can_list,
+    can_view,
     generate_secret,
+    int_param,
+    jaxrs_error,
+    oauth_error,
+    realm_of_issuer,
+    require_role,
+    without_none,
 )
 
 
@@ -45,14 +45,14 @@ class AdminApi:
         token_realm, user = self._authenticate_admin(request)
         realm = self._realms.get(request.params["realm"])
         if realm is None:
-            raise _jaxrs_error(404, "Realm not found.")
+            raise jaxrs_error(404, "Realm not found.")
         return realm, self._admin_roles(token_realm, user, realm)
 
     def admin_client(self, request: Request) -> tuple[Client, frozenset[str]]:
         realm, roles = self.admin_scope(request)
         client = realm.clients.get(request.params["id"])
         if client is None:
-            raise _jaxrs_error(404, "Could not find client") if _can_list(roles) else _jaxrs_error(403)
+            raise jaxrs_error(404, "Could not find client") if can_list(roles) else jaxrs_error(403)
         return client, roles
 
     def list_clients(self, request: Request) -> Response:
@@ -66,35 +66,35 @@ class AdminApi:
     def get_client(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)
-            _require(_can_view(roles))
+            require_role(can_view(roles))
             return Response.json(200, self._representation(client, roles))
 
     def get_secret(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)
-            _require(self._can_read_secret(roles))
-            return Response.json(200, _without_none({"type": "secret", "value": client.secret}))
+            require_role(self._can_read_secret(roles))
+            return Response.json(200, without_none({"type": "secret", "value": client.secret}))
 
     def regenerate_secret(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)
-            _require(MANAGE_CLIENTS in roles)
+            require_role(MANAGE_CLIENTS in roles)
             self._regenerate(client)
             return Response.json(200, {"type": "secret", "value": client.secret})
 
     def get_rotated_secret(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)
-            _require(self._can_read_secret(roles))
+            require_role(self._can_read_secret(roles))
             rotated = client.attributes.get(ATTR_ROTATED)
             if rotated is None:
-                raise _jaxrs_error(404, "Client does not have a rotated secret")
+                raise jaxrs_error(404, "Client does not have a rotated secret")
             return Response.json(200, {"type": "secret", "value": rotated})
 
     def delete_rotated_secret(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)
-            _require(MANAGE_CLIENTS in roles)
+            require_role(MANAGE_CLIENTS in roles)
             for key in (ATTR_ROTATED, ATTR_ROTATED_CREATION_TIME, ATTR_ROTATED_EXPIRATION_TIME):
                 client.attributes.pop(key, None)
             return Response(204)
@@ -103,16 +103,16 @@ class AdminApi:
         token = request.bearer
         claims = self._decode(token) if token else None
         if claims is None or claims.get("typ") != "Bearer":
-            raise _jaxrs_error(401)
-        realm = self._realms.get(_realm_of_issuer(claims) or "")
+            raise jaxrs_error(401)
+        realm = self._realms.get(realm_of_issuer(claims) or "")
         if realm is None or self._now() > int(claims.get("exp", 0)):
-            raise _jaxrs_error(401)
+            raise jaxrs_error(401)
         client = realm.client_by_client_id(str(claims.get("azp")))
         user = realm.users.get(str(claims.get("sub")))
         if client is None or not client.enabled or user is None or not user.enabled:
-            raise _jaxrs_error(401)
+            raise jaxrs_error(401)
         if user.service_account_client is None and self._live_session(realm, claims.get("sid")) is None:
-            raise _jaxrs_error(401)
+            raise jaxrs_error(401)
         return realm, user
 
     def _admin_roles(self, token_realm: Realm, user: User, target: Realm) -> frozenset[str]:
@@ -123,11 +123,11 @@ class AdminApi:
         elif token_realm.name == target.name:
             roles = user.client_roles.get(REALM_MANAGEMENT, set())
         else:
-            raise _jaxrs_error(403)
+            raise jaxrs_error(403)
         return ALL_ADMIN_ROLES if "realm-admin" in roles else frozenset(roles)
 
     def _list_clients(self, request: Request, realm: Realm, roles: frozenset[str]) -> Response:
-        _require(_can_list(roles))
+        require_role(can_list(roles))
         client_id = request.q("clientId")
         search = (request.q("search") or "false").lower() == "true"
         viewable_only = (request.q("viewableOnly") or "false").lower() == "true"
@@ -140,27 +140,26 @@ class AdminApi:
                 (c for c in realm.clients.values() if needle in c.client_id.lower()),
                 key=lambda c: c.client_id,
             )
-        first = _int_param(request.q("first"), 0)
-        maximum = _int_param(request.q("max"), -1)
+        first = int_param(request.q("first"), 0)
+        maximum = int_param(request.q("max"), -1)
         clients = clients[max(first, 0) :]
         if maximum >= 0:
             clients = clients[:maximum]
-        if _can_view(roles):
+        if can_view(roles):
             return Response.json(200, [self._representation(c, roles) for c in clients])
         if viewable_only:
             return Response.json(200, [])
         brief = [
-            _without_none({"id": c.id, "clientId": c.client_id, "description": c.description})
-            for c in clients
+            without_none({"id": c.id, "clientId": c.client_id, "description": c.description}) for c in clients
         ]
         return Response.json(200, brief)
 
     def _create_client(self, request: Request, realm: Realm, roles: frozenset[str]) -> Response:
-        _require(MANAGE_CLIENTS in roles)
+        require_role(MANAGE_CLIENTS in roles)
         try:
             body = request.json()
         except ValueError:
-            raise _oauth_error(400, "invalid_request", "Cannot parse the JSON") from None
+            raise oauth_error(400, "invalid_request", "Cannot parse the JSON") from None
         if not isinstance(body, dict) or not body.get("clientId"):
             raise Reply(Response.json(400, {"errorMessage": "Client id is required"}))
         client_id = str(body["clientId"])
@@ -200,7 +199,7 @@ class AdminApi:
         client.regenerations += 1
 
     def _can_read_secret(self, roles: frozenset[str]) -> bool:
-        return MANAGE_CLIENTS in roles if self.secret_read_requires_manage else _can_view(roles)
+        return MANAGE_CLIENTS in roles if self.secret_read_requires_manage else can_view(roles)
 
     def _representation(self, client: Client, roles: frozenset[str]) -> dict[str, Any]:
         manage = MANAGE_CLIENTS in roles
@@ -239,4 +238,4 @@ class AdminApi:
             "optionalClientScopes": list(OPTIONAL_SCOPES),
             "access": {"view": True, "configure": manage, "manage": manage},
         }
-        return _without_none(rep)
+        return without_none(rep)

@@ -231,24 +231,24 @@ class Realm:
         )
 
 
-def _oauth_error(status: int, error: str, description: str) -> Reply:
+def oauth_error(status: int, error: str, description: str) -> Reply:
     return Reply(
         Response.json(status, {"error": error, "error_description": description}, headers=dict(TOKEN_HEADERS))
     )
 
 
-def _jaxrs_error(status: int, message: str | None = None) -> Reply:
+def jaxrs_error(status: int, message: str | None = None) -> Reply:
     """A WebApplicationException as KeycloakErrorHandler renders it: `{"error": <message>}`."""
     text = message or f"HTTP {status} {HTTPStatus(status).phrase}"
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Reply(Response.json(status, {"error": text}, headers=headers))
 
 
-def _admin_client_of(realm: str) -> str:
+def admin_client_of(realm: str) -> str:
     return f"{MASTER}-realm" if realm == MASTER else REALM_MANAGEMENT
 
 
-def _parse_roles(
+def parse_roles(
     spec: Iterable[str] | Mapping[str, Iterable[str]], default_client: str
 ) -> dict[str, set[str]]:
     roles: dict[str, set[str]] = {}
@@ -264,7 +264,7 @@ def _parse_roles(
     return roles
 
 
-def _seed_password(entry: Mapping[str, Any]) -> str:
+def seed_password(entry: Mapping[str, Any]) -> str:
     if entry.get("password") is not None:
         return str(entry["password"])
     for credential in entry.get("credentials") or []:
@@ -273,7 +273,7 @@ def _seed_password(entry: Mapping[str, Any]) -> str:
     raise ValueError(f"seed user {entry.get('username')!r} has no password")
 
 
-def _import_password(entry: Mapping[str, Any]) -> str | None:
+def import_password(entry: Mapping[str, Any]) -> str | None:
     """The password credential of an imported user, or None (a user without one cannot log in)."""
     for credential in entry.get("credentials") or []:
         if credential.get("type", "password") == "password" and credential.get("value") is not None:
@@ -281,43 +281,43 @@ def _import_password(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _reject_unknown(entry: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+def reject_unknown(entry: Mapping[str, Any], known: frozenset[str], where: str) -> None:
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ValueError(f"{where}: fields the emulator does not honour: {', '.join(unknown)}")
 
 
-def _same(presented: str, stored: str) -> bool:
+def same_secret(presented: str, stored: str) -> bool:
     return secrets.compare_digest(presented.encode(), stored.encode())
 
 
-def _can_list(roles: frozenset[str]) -> bool:
-    return QUERY_CLIENTS in roles or _can_view(roles)
+def can_list(roles: frozenset[str]) -> bool:
+    return QUERY_CLIENTS in roles or can_view(roles)
 
 
-def _can_view(roles: frozenset[str]) -> bool:
+def can_view(roles: frozenset[str]) -> bool:
     return VIEW_CLIENTS in roles or MANAGE_CLIENTS in roles
 
 
-def _require(allowed: bool) -> None:
+def require_role(allowed: bool) -> None:
     if not allowed:
-        raise _jaxrs_error(403)
+        raise jaxrs_error(403)
 
 
-def _first(form: Mapping[str, list[str]], name: str, default: str | None = None) -> str | None:
+def first_value(form: Mapping[str, list[str]], name: str, default: str | None = None) -> str | None:
     values = form.get(name)
     return values[0] if values else default
 
 
-def _scope(form: Mapping[str, list[str]]) -> str:
-    requested = (_first(form, "scope") or "").split()
+def scope_of(form: Mapping[str, list[str]]) -> str:
+    requested = (first_value(form, "scope") or "").split()
     scopes = ["openid"] if "openid" in requested else []
     scopes += ["profile", "email"]
     scopes += [s for s in requested if s not in scopes and s in OPTIONAL_SCOPES]
     return " ".join(scopes)
 
 
-def _parse_basic(header: str) -> tuple[str, str] | None:
+def parse_basic(header: str) -> tuple[str, str] | None:
     """`BasicAuthHelper.RFC6749.parseHeader`: both halves are form-url-encoded before base64."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
@@ -332,18 +332,18 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
     return unquote_plus(user), unquote_plus(password)
 
 
-def _realm_of_issuer(claims: Mapping[str, Any]) -> str | None:
+def realm_of_issuer(claims: Mapping[str, Any]) -> str | None:
     issuer = str(claims.get("iss") or "")
     head, sep, realm = issuer.rpartition("/realms/")
     return realm if sep and head and "/" not in realm else None
 
 
-def _int_param(raw: str | None, default: int) -> int:
+def int_param(raw: str | None, default: int) -> int:
     try:
         return int(raw) if raw not in (None, "") else default
     except ValueError:
-        raise _jaxrs_error(404) from None  # JAX-RS answers 404 when a query param cannot be converted
+        raise jaxrs_error(404) from None  # JAX-RS answers 404 when a query param cannot be converted
 
 
-def _without_none(mapping: dict[str, Any]) -> dict[str, Any]:
+def without_none(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if v is not None}

@@ -15,7 +15,7 @@ from emulators.keycloak.model import (
     MASTER,
     Realm,
     Session,
-    _jaxrs_error,
+    jaxrs_error,
 )
 from emulators.keycloak.store import RealmStore
 from emulators.keycloak.tokens import TokenEndpoint
@@ -71,17 +71,17 @@ class KeycloakEmulator(RealmStore, TokenEndpoint, AdminApi, EmulatorServer):
                 "error_description": "For more on this error consult the server log.",
             }
             return Response.json(status, payload)
-        return _jaxrs_error(status).response()
+        return jaxrs_error(status).response()
 
     def not_found(self, request: Request) -> Response:
         if match := _ADMIN_PATH.match(request.path):  # the admin API authenticates before it looks further
             with self._lock:
                 request.params = {"realm": match.group(1)}
                 self.admin_scope(request)
-        return _jaxrs_error(404).response()
+        return jaxrs_error(404).response()
 
     def method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
         if request.path.startswith("/admin/realms/"):
             with self._lock:
                 self.admin_client(request) if "id" in request.params else self.admin_scope(request)
-        return _jaxrs_error(405).response()
+        return jaxrs_error(405).response()

@@ -21,13 +21,13 @@ from emulators.keycloak.model import (
     Client,
     Realm,
     User,
-    _admin_client_of,
-    _import_password,
-    _jaxrs_error,
-    _parse_roles,
-    _reject_unknown,
-    _seed_password,
+    admin_client_of,
     generate_secret,
+    import_password,
+    jaxrs_error,
+    parse_roles,
+    reject_unknown,
+    seed_password,
 )
 
 
@@ -102,7 +102,7 @@ class RealmStore:
                 user = User(str(uuid.uuid4()), f"service-account-{client_id}".lower(), None)
                 user.service_account_client = client.id
                 user.realm_roles = {f"default-roles-{realm}", *service_account_realm_roles}
-                user.client_roles = _parse_roles(service_account_roles, _admin_client_of(realm))
+                user.client_roles = parse_roles(service_account_roles, admin_client_of(realm))
                 target.users[user.id] = user
                 client.service_account_user = user.id
             return client.id
@@ -128,7 +128,7 @@ class RealmStore:
                 username.lower(),
                 password,
                 realm_roles={f"default-roles-{realm}", *realm_roles},
-                client_roles=_parse_roles(client_roles, _admin_client_of(realm)),
+                client_roles=parse_roles(client_roles, admin_client_of(realm)),
                 enabled=enabled,
             )
             target.users[user.id] = user
@@ -140,7 +140,7 @@ class RealmStore:
         """Add client roles to a user, or to a service account given as `service-account-<clientId>`."""
         with self._lock:
             user = self._any_user(realm, username)
-            for client, roles in _parse_roles(client_roles, _admin_client_of(realm)).items():
+            for client, roles in parse_roles(client_roles, admin_client_of(realm)).items():
                 user.client_roles.setdefault(client, set()).update(roles)
 
     def revoke_roles(self, realm: str, username: str) -> None:
@@ -213,7 +213,7 @@ class RealmStore:
                 self.add_user(
                     name,
                     entry["username"],
-                    _seed_password(entry),
+                    seed_password(entry),
                     realm_roles=entry.get("realmRoles") or (),
                     client_roles=entry.get("clientRoles") or (),
                     enabled=bool(entry.get("enabled", True)),
@@ -222,7 +222,7 @@ class RealmStore:
     def import_realm(self, rep: Mapping[str, Any], source: str = "realm import") -> None:
         """Load one Keycloak RealmRepresentation (see the package docstring); raises ValueError naming
         `source` and the entry for anything the emulator cannot honour."""
-        _reject_unknown(rep, REALM_IMPORT_FIELDS, source)
+        reject_unknown(rep, REALM_IMPORT_FIELDS, source)
         name = rep.get("realm")
         if not isinstance(name, str) or not name:
             raise ValueError(f"{source}: 'realm' (the realm name) is required")
@@ -231,7 +231,7 @@ class RealmStore:
         self.add_realm(name, rep.get("accessTokenLifespan"))
         for index, client in enumerate(rep.get("clients") or []):
             where = f"{source}: clients[{index}] ({client.get('clientId')})"
-            _reject_unknown(client, CLIENT_IMPORT_FIELDS | CLIENT_IGNORED_FIELDS, where)
+            reject_unknown(client, CLIENT_IMPORT_FIELDS | CLIENT_IGNORED_FIELDS, where)
             if client.get("protocol", "openid-connect") != "openid-connect":
                 raise ValueError(f"{where}: only openid-connect clients are emulated")
             new_id = self.add_client(
@@ -251,7 +251,7 @@ class RealmStore:
                 self._realm(name).clients[new_id].name = client.get("name")
         for index, user in enumerate(rep.get("users") or []):
             where = f"{source}: users[{index}] ({user.get('username')})"
-            _reject_unknown(user, USER_IMPORT_FIELDS, where)
+            reject_unknown(user, USER_IMPORT_FIELDS, where)
             owner = user.get("serviceAccountClientId")
             if owner is not None:
                 self._import_service_account_user(name, str(owner), user, where)
@@ -259,7 +259,7 @@ class RealmStore:
             self.add_user(
                 name,
                 user["username"],
-                _import_password(user),
+                import_password(user),
                 realm_roles=user.get("realmRoles") or (),
                 client_roles=user.get("clientRoles") or {},
                 enabled=bool(user.get("enabled", True)),
@@ -279,7 +279,7 @@ class RealmStore:
             if entry.get("username", user.username).lower() != user.username:
                 raise ValueError(f"{where}: a service-account user is named {user.username!r}")
             user.realm_roles.update(str(r) for r in entry.get("realmRoles") or ())
-            for owner, roles in _parse_roles(entry.get("clientRoles") or {}, _admin_client_of(realm)).items():
+            for owner, roles in parse_roles(entry.get("clientRoles") or {}, admin_client_of(realm)).items():
                 user.client_roles.setdefault(owner, set()).update(roles)
 
     def _now(self) -> int:
@@ -294,7 +294,7 @@ class RealmStore:
     def _realm_or_404(self, name: str) -> Realm:
         realm = self._realms.get(name)
         if realm is None:
-            raise _jaxrs_error(404, "Realm does not exist")
+            raise jaxrs_error(404, "Realm does not exist")
         return realm
 
     def _client(self, realm: str, client_id: str) -> Client:

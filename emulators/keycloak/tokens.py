@@ -19,12 +19,12 @@ from emulators.keycloak.model import (
     Realm,
     Session,
     User,
-    _first,
-    _oauth_error,
-    _parse_basic,
-    _realm_of_issuer,
-    _same,
-    _scope,
+    first_value,
+    oauth_error,
+    parse_basic,
+    realm_of_issuer,
+    same_secret,
+    scope_of,
 )
 
 
@@ -44,17 +44,17 @@ class TokenEndpoint:
     def _token(self, request: Request, realm_name: str) -> Response:
         realm = self._realm_or_404(realm_name)
         form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        grant_type = _first(form, "grant_type")
+        grant_type = first_value(form, "grant_type")
         if grant_type is None:
-            raise _oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
+            raise oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
         if grant_type not in ("client_credentials", "password", "refresh_token"):
-            raise _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
+            raise oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
         with self._lock:
             client = self._authenticate_client(request, realm, form)
             if any(len(values) != 1 for values in form.values()):
-                raise _oauth_error(400, "invalid_request", "duplicated parameter")
+                raise oauth_error(400, "invalid_request", "duplicated parameter")
             if client.bearer_only:
-                raise _oauth_error(400, "invalid_client", "Bearer-only not allowed")
+                raise oauth_error(400, "invalid_client", "Bearer-only not allowed")
             if grant_type == "client_credentials":
                 return self._client_credentials(request, realm, client, form)
             if grant_type == "password":
@@ -65,25 +65,25 @@ class TokenEndpoint:
         client_id = secret = None
         authorization = request.headers.get("authorization")
         if authorization is not None:
-            basic = _parse_basic(authorization)
+            basic = parse_basic(authorization)
             if basic is not None:
                 client_id, secret = basic
             elif "client_id" not in form:
                 challenge = {"WWW-Authenticate": f'Basic realm="{realm.name}"'}
                 raise Reply(Response(401, b"", challenge))
-        client_id = _first(form, "client_id", client_id)
-        secret = _first(form, "client_secret", secret)
+        client_id = first_value(form, "client_id", client_id)
+        secret = first_value(form, "client_secret", secret)
         if client_id is None:
-            raise _oauth_error(400, "invalid_client", "Missing client_id parameter")
+            raise oauth_error(400, "invalid_client", "Missing client_id parameter")
         client = realm.client_by_client_id(client_id)
         if client is None or not client.enabled:
-            raise _oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
+            raise oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
         if client.public:
             return client
         if client.authenticator != "client-secret":
-            raise _oauth_error(400, "invalid_client", "Parameter client_assertion_type is missing")
+            raise oauth_error(400, "invalid_client", "Parameter client_assertion_type is missing")
         if secret is None or not self._secret_matches(client, secret):
-            raise _oauth_error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+            raise oauth_error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
         return client
 
     def _secret_matches(self, client: Client, presented: str) -> bool:
@@ -91,23 +91,23 @@ class TokenEndpoint:
         expires = int(client.attributes.get(ATTR_EXPIRATION_TIME, "0") or 0)
         if expires and now > expires:
             return False
-        if client.secret is not None and _same(presented, client.secret):
+        if client.secret is not None and same_secret(presented, client.secret):
             return True
         rotated = client.attributes.get(ATTR_ROTATED)
         rotated_expires = int(client.attributes.get(ATTR_ROTATED_EXPIRATION_TIME, "0") or 0)
-        return rotated is not None and now <= rotated_expires and _same(presented, rotated)
+        return rotated is not None and now <= rotated_expires and same_secret(presented, rotated)
 
     def _client_credentials(
         self, request: Request, realm: Realm, client: Client, form: dict[str, list[str]]
     ) -> Response:
         if client.public:
-            raise _oauth_error(
+            raise oauth_error(
                 401, "unauthorized_client", "Public client not allowed to retrieve service account"
             )
         if not client.service_account or client.service_account_user is None:
-            raise _oauth_error(401, "unauthorized_client", "Client not enabled to retrieve service account")
+            raise oauth_error(401, "unauthorized_client", "Client not enabled to retrieve service account")
         user = realm.users[client.service_account_user]
-        scope = _scope(form)
+        scope = scope_of(form)
         body = self._token_body(request, realm, client, user, scope, session=None)
         return Response.json(200, body, headers=dict(TOKEN_HEADERS))
 
@@ -115,41 +115,41 @@ class TokenEndpoint:
         self, request: Request, realm: Realm, client: Client, form: dict[str, list[str]]
     ) -> Response:
         if not client.direct_access_grants:
-            raise _oauth_error(400, "unauthorized_client", "Client not allowed for direct access grants")
-        username = _first(form, "username")
+            raise oauth_error(400, "unauthorized_client", "Client not allowed for direct access grants")
+        username = first_value(form, "username")
         if not username:
-            raise _oauth_error(401, "invalid_request", "Missing parameter: username")
+            raise oauth_error(401, "invalid_request", "Missing parameter: username")
         user = realm.user_by_name(username)
-        password = _first(form, "password") or ""
-        if user is None or user.password is None or not _same(password, user.password):
-            raise _oauth_error(401, "invalid_grant", "Invalid user credentials")
+        password = first_value(form, "password") or ""
+        if user is None or user.password is None or not same_secret(password, user.password):
+            raise oauth_error(401, "invalid_grant", "Invalid user credentials")
         if not user.enabled:
-            raise _oauth_error(400, "invalid_grant", "Account disabled")
+            raise oauth_error(400, "invalid_grant", "Account disabled")
         now = self._now()
         session = Session(str(uuid.uuid4()), realm.name, user.id, client.client_id, now, now)
         self._sessions[session.id] = session
-        body = self._token_body(request, realm, client, user, _scope(form), session=session)
+        body = self._token_body(request, realm, client, user, scope_of(form), session=session)
         return Response.json(200, body, headers=dict(TOKEN_HEADERS))
 
     def _refresh(
         self, request: Request, realm: Realm, client: Client, form: dict[str, list[str]]
     ) -> Response:
-        raw = _first(form, "refresh_token")
+        raw = first_value(form, "refresh_token")
         if not raw:
-            raise _oauth_error(400, "invalid_request", "Missing parameter: refresh_token")
+            raise oauth_error(400, "invalid_request", "Missing parameter: refresh_token")
         claims = self._decode(raw)
-        if claims is None or claims.get("typ") != "Refresh" or _realm_of_issuer(claims) != realm.name:
-            raise _oauth_error(400, "invalid_grant", "Invalid refresh token")
+        if claims is None or claims.get("typ") != "Refresh" or realm_of_issuer(claims) != realm.name:
+            raise oauth_error(400, "invalid_grant", "Invalid refresh token")
         if self._now() > int(claims.get("exp", 0)):
-            raise _oauth_error(400, "invalid_grant", "Token is not active")
+            raise oauth_error(400, "invalid_grant", "Token is not active")
         if claims.get("azp") != client.client_id:
-            raise _oauth_error(
+            raise oauth_error(
                 400, "invalid_grant", "Invalid refresh token. Token client and authorized client don't match"
             )
         session = self._live_session(realm, claims.get("sid"))
         user = realm.users.get(session.user_id) if session else None
         if session is None or user is None or not user.enabled:
-            raise _oauth_error(400, "invalid_grant", "Session not active")
+            raise oauth_error(400, "invalid_grant", "Session not active")
         session.last_refresh = self._now()
         scope = str(claims.get("scope") or "profile email")
         body = self._token_body(request, realm, client, user, scope, session=session)

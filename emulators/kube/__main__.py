@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from emulators import base, kube
-from emulators.kube.seed import _write_account_files, load_seed
+from emulators.kube.seed import load_seed, write_account_files
 from emulators.kube.server import KubeEmulator
 from emulators.kube.types import DEFAULT_AUDIENCE
 
@@ -59,7 +59,7 @@ def _ready(emulator: base.EmulatorServer, args: argparse.Namespace) -> str:
     }
     written = {
         f"{ns}/{name}": str(
-            _write_account_files(
+            write_account_files(
                 emulator, out, ns, name, audiences_by_account[(ns, name)], args.token_lifetime
             )
         )

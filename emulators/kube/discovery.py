@@ -12,7 +12,7 @@ from emulators.kube.types import (
     ESO_GROUP,
     PUBLIC_PATHS,
     REVIEW_RESOURCES,
-    _kube_version_key,
+    kube_version_key,
 )
 
 
@@ -38,7 +38,7 @@ class Discovery:
         for rt in self._types:
             if rt.group == ESO_GROUP:
                 eso.update(rt.versions)
-        groups[ESO_GROUP] = sorted(eso, key=_kube_version_key)
+        groups[ESO_GROUP] = sorted(eso, key=kube_version_key)
         return groups
 
     def _api_group(self, name: str, versions: list[str]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def status_object(
     return body
 
 
-def _details(rt_group: str, plural: str, name: str = "", **extra: Any) -> dict[str, Any]:
+def status_details(rt_group: str, plural: str, name: str = "", **extra: Any) -> dict[str, Any]:
     """StatusDetails with Go's omitempty: empty name/group are left out."""
     details: dict[str, Any] = {}
     if name:
@@ -72,7 +72,7 @@ def _details(rt_group: str, plural: str, name: str = "", **extra: Any) -> dict[s
 
 def err_not_found(group: str, plural: str, name: str) -> ApiError:
     gr = f"{plural}.{group}" if group else plural
-    return ApiError(404, "NotFound", f'{gr} "{name}" not found', _details(group, plural, name))
+    return ApiError(404, "NotFound", f'{gr} "{name}" not found', status_details(group, plural, name))
 
 
 def err_not_served() -> ApiError:
@@ -84,7 +84,7 @@ def err_already_exists(rt: ResourceType, name: str) -> ApiError:
         409,
         "AlreadyExists",
         f'{rt.group_resource} "{name}" already exists',
-        _details(rt.group, rt.plural, name),
+        status_details(rt.group, rt.plural, name),
     )
 
 
@@ -93,7 +93,7 @@ def err_conflict(rt: ResourceType, name: str, why: str = CONFLICT_MODIFIED) -> A
         409,
         "Conflict",
         f'Operation cannot be fulfilled on {rt.group_resource} "{name}": {why}',
-        _details(rt.group, rt.plural, name),
+        status_details(rt.group, rt.plural, name),
     )
 
 
@@ -111,7 +111,7 @@ def err_method_not_supported(group: str, plural: str, action: str) -> ApiError:
         405,
         "MethodNotAllowed",
         f'{action} is not supported on resources of kind "{gr}"',
-        _details(group, plural),
+        status_details(group, plural),
     )
 
 
@@ -157,7 +157,7 @@ def forbidden_message(
     return f'{gr} "{name}" is forbidden: {why}' if name else f"{gr} is forbidden: {why}"
 
 
-_FAULT_STATUS: dict[int, tuple[str, str]] = {
+FAULT_STATUS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "the server rejected our request for an unknown reason"),
     401: ("Unauthorized", "Unauthorized"),
     403: ("Forbidden", "forbidden"),

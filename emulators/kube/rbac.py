@@ -8,7 +8,7 @@ from typing import Any
 
 from emulators.kube.types import (
     SELF_REVIEWS,
-    _sa_username,
+    sa_username,
 )
 
 
@@ -79,7 +79,7 @@ class RbacRules:
         `resource` may name a subresource (`externalsecrets/status`) or be `*`; `group` `""` is core."""
         rule = Rule(
             namespace=namespace,
-            subject=_sa_username(sa_namespace, sa_name),
+            subject=sa_username(sa_namespace, sa_name),
             verbs=frozenset(verbs),
             groups=frozenset([group]),
             resources=frozenset([resource]),
@@ -108,7 +108,7 @@ class RbacRules:
         )
 
     def revoke_all(self, sa_namespace: str, sa_name: str) -> None:
-        subject = _sa_username(sa_namespace, sa_name)
+        subject = sa_username(sa_namespace, sa_name)
         with self._lock:
             self._rules = [r for r in self._rules if r.subject != subject]
 

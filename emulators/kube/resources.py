@@ -13,7 +13,6 @@ from emulators.base import Request, Response
 from emulators.kube.errors import (
     ApiError,
     FieldError,
-    _details,
     err_already_exists,
     err_bad_request,
     err_conflict,
@@ -22,6 +21,7 @@ from emulators.kube.errors import (
     err_not_found,
     err_not_served,
     forbidden_message,
+    status_details,
 )
 from emulators.kube.json_patch import (
     PatchError,
@@ -31,10 +31,10 @@ from emulators.kube.json_patch import (
 )
 from emulators.kube.rbac import Identity
 from emulators.kube.selectors import (
-    _field_value,
-    _split_selector,
+    field_value,
     label_selector_matches,
     parse_field_selector,
+    split_selector,
 )
 from emulators.kube.types import (
     APPLY_PATCH,
@@ -43,18 +43,18 @@ from emulators.kube.types import (
     REVIEW_RESOURCES,
     SECRETS,
     STRATEGIC_PATCH,
+    RequestInfo,
     ResourceType,
-    _now_rfc3339,
-    _RequestInfo,
+    now_rfc3339,
 )
 from emulators.kube.validation import (
-    _dict_field,
-    _fold_string_data,
-    _json_body,
-    _json_type,
-    _object_body,
-    _spec_of,
-    _validate,
+    dict_field,
+    fold_string_data,
+    json_body,
+    json_type_name,
+    object_body,
+    spec_of,
+    validate_object,
 )
 
 
@@ -77,7 +77,7 @@ class Resources:
                 info.name,
                 info.subresource,
             )
-            raise ApiError(403, "Forbidden", message, _details(info.group, info.resource, info.name))
+            raise ApiError(403, "Forbidden", message, status_details(info.group, info.resource, info.name))
         if (info.group, info.resource) in REVIEW_RESOURCES:
             return self._review(request, info, user)
         rt = self._served_type(info.group, info.version, info.resource)
@@ -90,7 +90,7 @@ class Resources:
         return self._resource(request, info, rt)
 
     @staticmethod
-    def _request_info(request: Request) -> _RequestInfo:
+    def _request_info(request: Request) -> RequestInfo:
         params = request.params
         name = params.get("name", "")
         watch = (request.q("watch") or "").lower() in ("true", "1")
@@ -104,11 +104,11 @@ class Resources:
         }.get(request.method, request.method.lower())
         field_name = ""
         if verb in ("list", "watch") and request.q("fieldSelector"):
-            for term in _split_selector(request.q("fieldSelector") or ""):
+            for term in split_selector(request.q("fieldSelector") or ""):
                 match = re.fullmatch(r"metadata\.name\s*==?\s*(\S+)", term)
                 if match:
                     field_name = match.group(1)
-        return _RequestInfo(
+        return RequestInfo(
             verb,
             params.get("group", ""),
             params["version"],
@@ -125,7 +125,7 @@ class Resources:
                 return rt
         return None
 
-    def _resource(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
+    def _resource(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
         verb = info.verb
         if verb in ("list", "watch") or (verb == "create" and not info.name):
             if verb == "watch":
@@ -147,12 +147,10 @@ class Resources:
             return self._delete(request, info, rt)
         raise err_method_not_supported(rt.group, rt.plural, verb)
 
-    def _key(
-        self, rt: ResourceType, info: _RequestInfo, name: str | None = None
-    ) -> tuple[str, str, str, str]:
+    def _key(self, rt: ResourceType, info: RequestInfo, name: str | None = None) -> tuple[str, str, str, str]:
         return (rt.group, rt.plural, info.namespace if rt.namespaced else "", name or info.name)
 
-    def _existing(self, rt: ResourceType, info: _RequestInfo) -> dict[str, Any]:
+    def _existing(self, rt: ResourceType, info: RequestInfo) -> dict[str, Any]:
         with self._lock:
             obj = self._objects.get(self._key(rt, info))
             if obj is None:
@@ -168,7 +166,7 @@ class Resources:
             return body
         return {"apiVersion": rt.api_version(version), "kind": rt.kind, **body}
 
-    def _list(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
+    def _list(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
         label_selector = request.q("labelSelector") or ""
         allowed_fields = ["metadata.name", "metadata.namespace"] + (["type"] if rt is SECRETS else [])
         field_terms = parse_field_selector(request.q("fieldSelector") or "", allowed_fields)
@@ -183,7 +181,7 @@ class Resources:
                     label_selector, obj["metadata"].get("labels") or {}
                 ):
                     continue
-                if any((_field_value(obj, f) == v) != equal for f, equal, v in field_terms):
+                if any((field_value(obj, f) == v) != equal for f, equal, v in field_terms):
                     continue
                 # core lists carry no per-item apiVersion/kind; custom resource lists do
                 items.append(self._render(obj, rt, info.version, with_type=rt.custom))
@@ -210,8 +208,8 @@ class Resources:
                 f"the kind in the data ({body.get('kind')}) does not match the expected kind ({rt.kind})"
             )
 
-    def _create(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
-        body = _object_body(request, rt)
+    def _create(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
+        body = object_body(request, rt)
         self._check_type(body, rt, info.version)
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -238,8 +236,8 @@ class Resources:
         if rt.status_subresource:
             body.pop("status", None)
         if rt is SECRETS:
-            _fold_string_data(body)
-        errors = _validate(body, rt, name, creating=True)
+            fold_string_data(body)
+        errors = validate_object(body, rt, name, creating=True)
         if errors:
             raise err_invalid(rt, name, errors)
         dry_run = request.q("dryRun") == "All"
@@ -250,7 +248,7 @@ class Resources:
             if key in self._objects:
                 raise err_already_exists(rt, name)
             meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = _now_rfc3339(self.clock())
+            meta["creationTimestamp"] = now_rfc3339(self.clock())
             if rt.custom:
                 meta["generation"] = 1
             stored = self._render(body, rt, rt.versions[0])
@@ -258,10 +256,10 @@ class Resources:
                 self._commit(rt, key, stored)
             return Response.json(201, self._render(stored, rt, info.version))
 
-    def _update(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
-        body = _object_body(request, rt)
+    def _update(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
+        body = object_body(request, rt)
         self._check_type(body, rt, info.version)
-        meta = _dict_field(body, "metadata")
+        meta = dict_field(body, "metadata")
         if meta.get("name") not in (None, "", info.name):
             raise err_bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL "
@@ -291,7 +289,7 @@ class Resources:
                 raise err_conflict(rt, info.name)
             return self._store_update(request, info, rt, current, body)
 
-    def _patch(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
+    def _patch(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         accepted = (
             [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
@@ -307,7 +305,7 @@ class Resources:
                     + ", ".join(accepted)
                 )
             raise ApiError(415, "UnsupportedMediaType", message)
-        patch_doc = _json_body(request)
+        patch_doc = json_body(request)
         with self._lock:
             current = self._existing(rt, info)
             original = self._render(current, rt, info.version)
@@ -317,7 +315,7 @@ class Resources:
                 elif content_type == MERGE_PATCH:
                     if not isinstance(patch_doc, dict):
                         raise PatchError(
-                            f"json: cannot unmarshal {_json_type(patch_doc)} into Go value of type "
+                            f"json: cannot unmarshal {json_type_name(patch_doc)} into Go value of type "
                             "map[string]interface {}",
                             decode=True,
                         )
@@ -325,7 +323,7 @@ class Resources:
                 else:
                     if not isinstance(patch_doc, dict):
                         raise PatchError(
-                            f"json: cannot unmarshal {_json_type(patch_doc)} into Go value of type "
+                            f"json: cannot unmarshal {json_type_name(patch_doc)} into Go value of type "
                             "map[string]interface {}",
                             decode=True,
                         )
@@ -346,7 +344,7 @@ class Resources:
     def _store_update(
         self,
         request: Request,
-        info: _RequestInfo,
+        info: RequestInfo,
         rt: ResourceType,
         current: dict[str, Any],
         body: dict[str, Any],
@@ -376,8 +374,8 @@ class Resources:
                     meta.pop(kept, None)
             meta.pop("managedFields", None)
             if rt is SECRETS:
-                _fold_string_data(new)
-            errors = _validate(new, rt, info.name, creating=False)
+                fold_string_data(new)
+            errors = validate_object(new, rt, info.name, creating=False)
             if errors:
                 raise err_invalid(rt, info.name, errors)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
@@ -385,20 +383,20 @@ class Resources:
         before = self._render(current, rt, rt.versions[0])
         if stored == before:  # a no-op write does not bump resourceVersion
             return Response.json(200, self._render(current, rt, info.version))
-        if rt.custom and _spec_of(stored) != _spec_of(before):
+        if rt.custom and spec_of(stored) != spec_of(before):
             stored["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if request.q("dryRun") != "All":
             self._commit(rt, self._key(rt, info), stored)
         return Response.json(200, self._render(stored, rt, info.version))
 
-    def _delete(self, request: Request, info: _RequestInfo, rt: ResourceType) -> Response:
+    def _delete(self, request: Request, info: RequestInfo, rt: ResourceType) -> Response:
         with self._lock:
             current = self._existing(rt, info)
             if request.q("dryRun") != "All":
                 del self._objects[self._key(rt, info)]
                 self._rv += 1
         # UNCONFIRMED for custom resources (some storages return the deleted object instead)
-        details = _details(rt.group, rt.plural, info.name, uid=current["metadata"]["uid"])
+        details = status_details(rt.group, rt.plural, info.name, uid=current["metadata"]["uid"])
         return Response.json(
             200,
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},

@@ -15,24 +15,24 @@ from emulators.kube.rbac import Identity
 from emulators.kube.tokens import AuthnError
 from emulators.kube.types import (
     REVIEW_RESOURCES,
-    _RequestInfo,
+    RequestInfo,
 )
 from emulators.kube.validation import (
-    _dict_field,
-    _json_body,
+    dict_field,
+    json_body,
 )
 
 
 class Reviews:
     """What Vault's Kubernetes auth (TokenReview) and `kubectl auth can-i` / `whoami` call."""
 
-    def _review(self, request: Request, info: _RequestInfo, user: Identity) -> Response:
+    def _review(self, request: Request, info: RequestInfo, user: Identity) -> Response:
         kind, version = REVIEW_RESOURCES[(info.group, info.resource)]
         if info.version != version or info.namespace or info.name:
             raise err_not_served()
         if info.verb != "create":
             raise err_method_not_supported(info.group, info.resource, info.verb)
-        body = _json_body(request)
+        body = json_body(request)
         if not isinstance(body, dict):
             raise err_bad_request(
                 f"json: cannot unmarshal {type(body).__name__} into Go value of type {kind}"
@@ -43,14 +43,14 @@ class Reviews:
                 f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
                 f"API version ({expected})"
             )
-        spec = _dict_field(body, "spec")
+        spec = dict_field(body, "spec")
         if kind == "TokenReview":
             status = self._token_review_status(spec)
         elif kind == "SelfSubjectReview":
             status = {"userInfo": user.user_info()}
         else:
             status = self._access_review_status(spec, user)
-        meta = _dict_field(body, "metadata")
+        meta = dict_field(body, "metadata")
         meta = {k: v for k, v in meta.items() if v is not None}
         meta["creationTimestamp"] = None
         response = {"kind": kind, "apiVersion": expected, "metadata": meta, "spec": spec, "status": status}

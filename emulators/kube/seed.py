@@ -69,7 +69,7 @@ def load_seed(emulator: KubeEmulator, seed: Mapping[str, Any]) -> list[tuple[str
     return accounts
 
 
-def _write_account_files(
+def write_account_files(
     emulator: KubeEmulator, out: Path, namespace: str, name: str, audiences: Iterable[str], lifetime: int
 ) -> Path:
     """`out/serviceaccounts/<ns>/<name>/` laid out like /var/run/secrets/kubernetes.io/serviceaccount."""

@@ -11,7 +11,7 @@ from emulators.kube.errors import (
 )
 
 
-def _split_selector(selector: str) -> list[str]:
+def split_selector(selector: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for char in selector:
         if char == "(":
@@ -29,7 +29,7 @@ def _split_selector(selector: str) -> list[str]:
 
 
 def label_selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
-    for term in _split_selector(selector):
+    for term in split_selector(selector):
         set_match = re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term)
         if set_match:
             key, operator, raw = set_match.groups()
@@ -57,7 +57,7 @@ def parse_field_selector(selector: str, allowed: Iterable[str]) -> list[tuple[st
     """`metadata.name=x,metadata.namespace!=y` → [(field, equal, value)]."""
     terms = []
     allowed = tuple(allowed)
-    for term in _split_selector(selector):
+    for term in split_selector(selector):
         if "!=" in term:
             name, value = term.split("!=", 1)
             equal = False
@@ -74,7 +74,7 @@ def parse_field_selector(selector: str, allowed: Iterable[str]) -> list[tuple[st
     return terms
 
 
-def _field_value(obj: Mapping[str, Any], dotted: str) -> str:
+def field_value(obj: Mapping[str, Any], dotted: str) -> str:
     node: Any = obj
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from emulators.base import EmulatorServer, Request, Response, Route
 from emulators.kube.discovery import Discovery
 from emulators.kube.errors import (
-    _FAULT_STATUS,
+    FAULT_STATUS,
     ApiError,
     err_not_served,
     err_unauthorized,
@@ -134,7 +134,7 @@ class KubeEmulator(
             self.add_namespace(namespace)
 
     def error_body(self, status: int, request: Request) -> Response:
-        reason, message = _FAULT_STATUS.get(
+        reason, message = FAULT_STATUS.get(
             status, ("", f"the server responded with the status code {status}")
         )
         details = {"retryAfterSeconds": 1} if status == 429 else None
@@ -170,7 +170,7 @@ class KubeEmulator(
         if (len(parts) >= 3 and parts[0] == "api") or (len(parts) >= 4 and parts[0] == "apis"):
             raise err_not_served()  # a resource path deeper than {resource}/{name}/{subresource}
         if request.method not in ("GET", "HEAD"):
-            raise ApiError(405, "MethodNotAllowed", _FAULT_STATUS[405][1], {})
+            raise ApiError(405, "MethodNotAllowed", FAULT_STATUS[405][1], {})
         user: Identity = request.user
         if not user.admin and not self._non_resource_allowed(request.path.rstrip("/") or "/"):
             message = f'forbidden: User "{user.username}" cannot get path "{request.path}"'
@@ -178,4 +178,4 @@ class KubeEmulator(
         raise err_not_served()
 
     def method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
-        raise ApiError(405, "MethodNotAllowed", _FAULT_STATUS[405][1], {})
+        raise ApiError(405, "MethodNotAllowed", FAULT_STATUS[405][1], {})

@@ -16,12 +16,12 @@ from emulators.kube.types import (
     ESO_KNOWN_VERSIONS,
     SECRETS,
     ResourceType,
-    _b64,
-    _now_rfc3339,
+    b64,
+    now_rfc3339,
 )
 from emulators.kube.validation import (
-    _fold_string_data,
-    _spec_of,
+    fold_string_data,
+    spec_of,
 )
 
 
@@ -92,7 +92,7 @@ class ObjectStore:
             old = self._objects.get(key)
             if old is None:
                 meta["uid"] = str(uuid.uuid4())
-                meta["creationTimestamp"] = _now_rfc3339(self.clock())
+                meta["creationTimestamp"] = now_rfc3339(self.clock())
                 if rt.custom:
                     meta["generation"] = 1
             else:
@@ -100,10 +100,10 @@ class ObjectStore:
                 meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
                 if rt.custom:
                     meta["generation"] = old["metadata"].get("generation", 1) + (
-                        1 if _spec_of(old) != _spec_of(obj) else 0
+                        1 if spec_of(old) != spec_of(obj) else 0
                     )
             if rt is SECRETS:
-                _fold_string_data(obj)
+                fold_string_data(obj)
             self._commit(rt, key, obj)
             return copy.deepcopy(obj)
 
@@ -241,7 +241,7 @@ class ObjectStore:
                 "kind": "Secret",
                 "metadata": metadata,
                 "type": secret_type,
-                "data": {k: _b64(v) for k, v in data.items()},
+                "data": {k: b64(v) for k, v in data.items()},
             }
         )
 

@@ -24,7 +24,7 @@ from emulators.kube.types import (
     NODE_UID_KEY,
     POD_NAME_KEY,
     POD_UID_KEY,
-    _sa_username,
+    sa_username,
 )
 
 
@@ -97,7 +97,7 @@ class ServiceAccountTokens:
                 "warnafter": iat + min(int(lifetime), 3607),
             },
             "nbf": iat,
-            "sub": _sa_username(namespace, name),
+            "sub": sa_username(namespace, name),
         }
         return jwt.encode(claims, self._signing_key, algorithm="RS256", headers={"kid": self.key_id})
 
@@ -161,7 +161,7 @@ class ServiceAccountTokens:
             extra[POD_NAME_KEY] = [str(pod.get("name"))]
             extra[POD_UID_KEY] = [str(pod.get("uid"))]
         return Identity(
-            username=_sa_username(namespace, str(sa_claim.get("name"))),
+            username=sa_username(namespace, str(sa_claim.get("name"))),
             uid=str(sa_claim.get("uid")),
             groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
             extra=extra,

@@ -202,7 +202,7 @@ REVIEW_RESOURCES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _kube_version_key(version: str) -> tuple[int, int, int]:
+def kube_version_key(version: str) -> tuple[int, int, int]:
     """Kubernetes version priority: GA > beta > alpha, higher numbers first (sort ascending)."""
     match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
     if not match:
@@ -213,7 +213,7 @@ def _kube_version_key(version: str) -> tuple[int, int, int]:
 
 
 @dataclass
-class _RequestInfo:
+class RequestInfo:
     verb: str
     group: str
     version: str
@@ -224,14 +224,14 @@ class _RequestInfo:
     field_name: str  # metadata.name from a fieldSelector, for list/watch resourceNames checks
 
 
-def _sa_username(namespace: str, name: str) -> str:
+def sa_username(namespace: str, name: str) -> str:
     return f"{SA_PREFIX}{namespace}:{name}"
 
 
-def _now_rfc3339(now: float) -> str:
+def now_rfc3339(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _b64(value: str | bytes) -> str:
+def b64(value: str | bytes) -> str:
     raw = value.encode() if isinstance(value, str) else value
     return base64.b64encode(raw).decode()

@@ -28,41 +28,41 @@ from emulators.kube.types import (
     SECRETS,
     SUBDOMAIN_MSG,
     ResourceType,
-    _b64,
+    b64,
 )
 
 
-def _json_body(request: Request) -> Any:
+def json_body(request: Request) -> Any:
     try:
         return json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise err_bad_request(f"error decoding request body: {exc}") from None
 
 
-def _object_body(request: Request, rt: ResourceType) -> dict[str, Any]:
-    body = _json_body(request)
+def object_body(request: Request, rt: ResourceType) -> dict[str, Any]:
+    body = json_body(request)
     if not isinstance(body, dict):
         raise err_bad_request(f"json: cannot unmarshal {type(body).__name__} into Go value of type {rt.kind}")
     return body
 
 
-def _dict_field(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
+def dict_field(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = obj.get(key)
     return value if isinstance(value, dict) else {}
 
 
-def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+def spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     """Everything generation tracks: all but metadata, status, apiVersion and kind."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-def _fold_string_data(obj: dict[str, Any]) -> None:
+def fold_string_data(obj: dict[str, Any]) -> None:
     """Secret `stringData` is write-only: merged into base64 `data` and dropped."""
     string_data = obj.pop("stringData", None)
     if isinstance(string_data, dict):
         data = obj.setdefault("data", {}) or {}
         for key, value in string_data.items():
-            data[key] = _b64(str(value))
+            data[key] = b64(str(value))
         obj["data"] = data
     if obj.get("type") in (None, ""):
         obj["type"] = "Opaque"
@@ -74,17 +74,17 @@ def _string_map_error(path: str, value: Any) -> None:
         return
     if not isinstance(value, dict):
         raise err_bad_request(
-            f"json: cannot unmarshal {_json_type(value)} into Go struct field {path} "
+            f"json: cannot unmarshal {json_type_name(value)} into Go struct field {path} "
             "of type map[string]string"
         )
     for item in value.values():
         if not isinstance(item, str):
             raise err_bad_request(
-                f"json: cannot unmarshal {_json_type(item)} into Go struct field {path} of type string"
+                f"json: cannot unmarshal {json_type_name(item)} into Go struct field {path} of type string"
             )
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -108,7 +108,9 @@ def _qualified_name_errors(key: str) -> list[str]:
     return problems
 
 
-def _validate(obj: Mapping[str, Any], rt: ResourceType, name: str, *, creating: bool) -> list[FieldError]:
+def validate_object(
+    obj: Mapping[str, Any], rt: ResourceType, name: str, *, creating: bool
+) -> list[FieldError]:
     meta = obj.get("metadata") or {}
     _string_map_error("ObjectMeta.metadata.labels", meta.get("labels"))
     _string_map_error("ObjectMeta.metadata.annotations", meta.get("annotations"))
@@ -152,7 +154,7 @@ def _validate(obj: Mapping[str, Any], rt: ResourceType, name: str, *, creating: 
         data = obj.get("data")
         if data is not None and not isinstance(data, dict):
             raise err_bad_request(
-                f"json: cannot unmarshal {_json_type(data)} into Go struct field {rt.kind}.data "
+                f"json: cannot unmarshal {json_type_name(data)} into Go struct field {rt.kind}.data "
                 "of type map[string]string"
             )
         for key, value in (data or {}).items():
@@ -166,7 +168,7 @@ def _validate(obj: Mapping[str, Any], rt: ResourceType, name: str, *, creating: 
                 )
             if not isinstance(value, str):
                 raise err_bad_request(
-                    f"json: cannot unmarshal {_json_type(value)} into Go struct field {rt.kind}.data "
+                    f"json: cannot unmarshal {json_type_name(value)} into Go struct field {rt.kind}.data "
                     "of type string"
                 )
             if rt is SECRETS:
