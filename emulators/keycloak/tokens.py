@@ -175,18 +175,72 @@ class TokenEndpoint:
         *,
         session: Session | None,
     ) -> dict[str, Any]:
+        """The token response: an access token, a refresh token with a session, an ID token for `openid`."""
         now = self._now()
         lifespan = self.token_lifespan if self.token_lifespan is not None else realm.access_token_lifespan
         issuer = self._issuer(request, realm.name)
-        resource_access = {c: {"roles": sorted(r)} for c, r in sorted(user.client_roles.items()) if r}
-        access: dict[str, Any] = {
-            "exp": now + lifespan,
+        access = self._access_claims(issuer, client, user, scope, session, now, lifespan)
+        body: dict[str, Any] = {
+            "access_token": self._sign(access),
+            "expires_in": lifespan,
+            "refresh_expires_in": 0,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": scope,
+        }
+        if session is not None:
+            refresh_lifespan = min(realm.sso_idle, session.started + realm.sso_max - now)
+            refresh = {
+                **self._base_claims(issuer, user, client, now, now + refresh_lifespan),
+                "aud": issuer,
+                "typ": "Refresh",
+                "sid": session.id,
+                "scope": scope,
+            }
+            body["refresh_token"] = self._sign(refresh)
+            body["refresh_expires_in"] = refresh_lifespan
+            body["session_state"] = session.id
+        if "openid" in scope.split():
+            id_token = {
+                **self._base_claims(issuer, user, client, now, now + lifespan),
+                "aud": client.client_id,
+                "typ": "ID",
+                "acr": "1",
+                "email_verified": False,
+                "preferred_username": user.username,
+            }
+            if session is not None:
+                id_token["sid"] = session.id
+            body["id_token"] = self._sign(id_token)
+        return body
+
+    @staticmethod
+    def _base_claims(issuer: str, user: User, client: Client, now: int, expires: int) -> dict[str, Any]:
+        return {
+            "exp": expires,
             "iat": now,
             "jti": str(uuid.uuid4()),
             "iss": issuer,
             "sub": user.id,
-            "typ": "Bearer",
             "azp": client.client_id,
+        }
+
+    def _access_claims(
+        self,
+        issuer: str,
+        client: Client,
+        user: User,
+        scope: str,
+        session: Session | None,
+        now: int,
+        lifespan: int,
+    ) -> dict[str, Any]:
+        """Roles in `realm_access`/`resource_access`, `aud` = the other clients whose roles it carries;
+        a service-account token (no session) names the client and its address instead of a `sid`."""
+        resource_access = {c: {"roles": sorted(r)} for c, r in sorted(user.client_roles.items()) if r}
+        access: dict[str, Any] = {
+            **self._base_claims(issuer, user, client, now, now + lifespan),
+            "typ": "Bearer",
             "acr": "1",
             "allowed-origins": [],
             "realm_access": {"roles": sorted(user.realm_roles)},
@@ -202,55 +256,9 @@ class TokenEndpoint:
             access["sid"] = session.id
         else:
             access.update(
-                {
-                    "client_id": client.client_id,
-                    "clientHost": "127.0.0.1",
-                    "clientAddress": "127.0.0.1",
-                }
+                {"client_id": client.client_id, "clientHost": "127.0.0.1", "clientAddress": "127.0.0.1"}
             )
-        body: dict[str, Any] = {
-            "access_token": self._sign(access),
-            "expires_in": lifespan,
-            "refresh_expires_in": 0,
-            "token_type": "Bearer",
-            "not-before-policy": 0,
-            "scope": scope,
-        }
-        if session is not None:
-            refresh_lifespan = min(realm.sso_idle, session.started + realm.sso_max - now)
-            refresh = {
-                "exp": now + refresh_lifespan,
-                "iat": now,
-                "jti": str(uuid.uuid4()),
-                "iss": issuer,
-                "aud": issuer,
-                "sub": user.id,
-                "typ": "Refresh",
-                "azp": client.client_id,
-                "sid": session.id,
-                "scope": scope,
-            }
-            body["refresh_token"] = self._sign(refresh)
-            body["refresh_expires_in"] = refresh_lifespan
-            body["session_state"] = session.id
-        if "openid" in scope.split():
-            id_token = {
-                "exp": now + lifespan,
-                "iat": now,
-                "jti": str(uuid.uuid4()),
-                "iss": issuer,
-                "aud": client.client_id,
-                "sub": user.id,
-                "typ": "ID",
-                "azp": client.client_id,
-                "acr": "1",
-                "email_verified": False,
-                "preferred_username": user.username,
-            }
-            if session is not None:
-                id_token["sid"] = session.id
-            body["id_token"] = self._sign(id_token)
-        return body
+        return access
 
     def _base_url(self, request: Request) -> str:
         host = request.headers.get("host")
