@@ -6,7 +6,7 @@ import json
 import secrets
 import ssl
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jwt
@@ -140,6 +140,10 @@ class ServiceAccountTokens:
                 f"[invalid bearer token, token audiences {json.dumps(token_auds)} is invalid for the "
                 f"target audiences {json.dumps(list(audiences))}]"
             )
+        return self._bound_identity(claims, matched)
+
+    def _bound_identity(self, claims: Mapping[str, Any], audiences: tuple[str, ...]) -> Identity:
+        """The user a token's `kubernetes.io` claim names, while its service account (same uid) lives."""
         k8s = claims.get("kubernetes.io") or {}
         namespace = str(k8s.get("namespace", ""))
         sa_claim = k8s.get("serviceaccount") or {}
@@ -165,7 +169,7 @@ class ServiceAccountTokens:
             uid=str(sa_claim.get("uid")),
             groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
             extra=extra,
-            audiences=matched,
+            audiences=audiences,
         )
 
     def _authenticate(self, request: Request) -> Identity | None:

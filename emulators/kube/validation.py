@@ -111,9 +111,19 @@ def _qualified_name_errors(key: str) -> list[str]:
 def validate_object(
     obj: Mapping[str, Any], rt: ResourceType, name: str, *, creating: bool
 ) -> list[FieldError]:
+    """Field errors (a 422 Invalid with every cause); a malformed body raises the 400 at once."""
     meta = obj.get("metadata") or {}
     _string_map_error("ObjectMeta.metadata.labels", meta.get("labels"))
     _string_map_error("ObjectMeta.metadata.annotations", meta.get("annotations"))
+    errors = _metadata_errors(meta, rt, name, creating=creating)
+    if rt in (CONFIGMAPS, SECRETS):
+        errors.extend(_data_errors(obj.get("data"), rt))
+    return errors
+
+
+def _metadata_errors(
+    meta: Mapping[str, Any], rt: ResourceType, name: str, *, creating: bool
+) -> list[FieldError]:
     errors: list[FieldError] = []
     if creating:
         if not name:
@@ -150,30 +160,33 @@ def validate_object(
                     LABEL_VALUE_MSG,
                 )
             )
-    if rt in (CONFIGMAPS, SECRETS):
-        data = obj.get("data")
-        if data is not None and not isinstance(data, dict):
-            raise err_bad_request(
-                f"json: cannot unmarshal {json_type_name(data)} into Go struct field {rt.kind}.data "
-                "of type map[string]string"
+    return errors
+
+
+def _data_errors(data: Any, rt: ResourceType) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if data is not None and not isinstance(data, dict):
+        raise err_bad_request(
+            f"json: cannot unmarshal {json_type_name(data)} into Go struct field {rt.kind}.data "
+            "of type map[string]string"
+        )
+    for key, value in (data or {}).items():
+        if len(key) > 253 or not CONFIG_KEY.match(key):
+            errors.append(
+                invalid_value(
+                    f"data[{key}]",
+                    key,
+                    CONFIG_KEY_MSG,
+                )
             )
-        for key, value in (data or {}).items():
-            if len(key) > 253 or not CONFIG_KEY.match(key):
-                errors.append(
-                    invalid_value(
-                        f"data[{key}]",
-                        key,
-                        CONFIG_KEY_MSG,
-                    )
-                )
-            if not isinstance(value, str):
-                raise err_bad_request(
-                    f"json: cannot unmarshal {json_type_name(value)} into Go struct field {rt.kind}.data "
-                    "of type string"
-                )
-            if rt is SECRETS:
-                try:
-                    base64.b64decode(value, validate=True)
-                except ValueError:
-                    raise err_bad_request(f"illegal base64 data in {rt.kind}.data[{key}]") from None
+        if not isinstance(value, str):
+            raise err_bad_request(
+                f"json: cannot unmarshal {json_type_name(value)} into Go struct field {rt.kind}.data "
+                "of type string"
+            )
+        if rt is SECRETS:
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise err_bad_request(f"illegal base64 data in {rt.kind}.data[{key}]") from None
     return errors
