@@ -103,25 +103,13 @@ class KeyVaultAuth:
     def _authenticate(self, request: Request) -> str:
         token = request.bearer
         if not token:
-            raise KvError(
-                401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.", challenge=True
-            )
+            raise _unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise KvError(
-                401,
-                "Unauthorized",
-                "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.",
-                challenge=True,
-            ) from None
+            raise _unauthorized("[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.") from None
         if header.get("kid") != self._entra_kid:
-            raise KvError(
-                401,
-                "Unauthorized",
-                "AKV10046: Unable to resolve the key used for signature validation.",
-                challenge=True,
-            )
+            raise _unauthorized("AKV10046: Unable to resolve the key used for signature validation.")
         try:
             claims = jwt.decode(
                 token,
@@ -130,32 +118,21 @@ class KeyVaultAuth:
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
-            raise KvError(
-                401,
-                "Unauthorized",
-                "AKV10046: Unable to resolve the key used for signature validation.",
-                challenge=True,
+            raise _unauthorized(
+                "AKV10046: Unable to resolve the key used for signature validation."
             ) from None
         if time.time() >= float(claims.get("exp", 0)):
-            raise KvError(
-                401, "Unauthorized", "[TokenExpired] Error validating token: 'S2S12086'.", challenge=True
-            )
+            raise _unauthorized("[TokenExpired] Error validating token: 'S2S12086'.")
         accepted = self._accepted_resources() | {self._challenge_resource(request).rstrip("/")}
         aud = str(claims.get("aud", ""))
         if aud.rstrip("/") not in accepted:
-            raise KvError(
-                401,
-                "Unauthorized",
-                f"AKV10022: Invalid audience. Expected {self._challenge_resource(request)}, found: {aud}.",
-                challenge=True,
+            raise _unauthorized(
+                f"AKV10022: Invalid audience. Expected {self._challenge_resource(request)}, found: {aud}."
             )
         if claims.get("tid") != self.tenant_id:
-            raise KvError(
-                401,
-                "Unauthorized",
+            raise _unauthorized(
                 f"AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{self.tenant_id}/, "
-                f"https://login.microsoftonline.com/{self.tenant_id}/v2.0, found {claims.get('iss')}.",
-                challenge=True,
+                f"https://login.microsoftonline.com/{self.tenant_id}/v2.0, found {claims.get('iss')}."
             )
         return str(claims.get("appid", ""))
 
@@ -175,3 +152,8 @@ class KeyVaultAuth:
                 "DecisionReason: null \r\n",
                 inner="ForbiddenByRbac",
             )
+
+
+def _unauthorized(message: str) -> KvError:
+    """A 401 with the bearer challenge, as Key Vault answers every token problem."""
+    return KvError(401, "Unauthorized", message, challenge=True)
