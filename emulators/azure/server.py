@@ -1,4 +1,8 @@
-"""The Entra ID + Key Vault emulator: its state, its route table and its error shapes."""
+"""The Entra ID + Key Vault emulator: its state, its route table and its error shapes.
+
+Each concern is one mixin in its own module (the handlers the table names live there); this class holds
+the state they share (`__init__`), the route table, and what answers before and around it.
+"""
 
 from __future__ import annotations
 

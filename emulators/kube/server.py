@@ -1,4 +1,8 @@
-"""The Kubernetes API server emulator: its state, its route table and its Status errors."""
+"""The Kubernetes API server emulator: its state, its route table and its Status errors.
+
+Each concern is one mixin in its own module (the handlers the table names live there); this class holds
+the state they share (`__init__`), the route table, and what answers before and around it.
+"""
 
 from __future__ import annotations
 
