@@ -1,0 +1,1 @@
+"""Tools for testing and measuring secret-origin against real servers (not shipped in the images)."""
