@@ -1,11 +1,16 @@
 """Operator docs that are executed: catalog snippets load, every documented command line parses with
-the real entrypoint parser, the example values carry the example catalog, the values table is current."""
+the real entrypoint parser, the example values carry the example catalog, the values table is current.
+The docs stand alone: nothing in the repository cites a document outside it, and every cited section of
+docs/design.md exists."""
 
 from __future__ import annotations
 
 import argparse
 import re
 import shlex
+import subprocess
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +75,7 @@ def test_docs_exist() -> None:
     assert {
         "architecture.md",
         "catalog-reference.md",
+        "design.md",
         "rotation-runbook.md",
         "troubleshooting.md",
         "eso-upgrade.md",
@@ -188,3 +194,199 @@ def _leaves(data: Any, prefix: str = "") -> list[str]:
             out += _leaves(value, f"{prefix}{key}.")
         return out
     return [prefix.rstrip(".")]
+
+
+# -- the docs stand alone --------------------------------------------------------------------------------
+DESIGN = ROOT / "docs" / "design.md"
+# The sections other files cite as docs/design.md#<anchor>; their names are part of the contract.
+DESIGN_ANCHORS = (
+    "origins-and-authorities",
+    "the-catalog",
+    "settings-and-credentials",
+    "client-patcher",
+    "vault-bootstrap",
+    "checks",
+    "metadata-keys",
+    "exit-codes",
+    "rules-that-never-bend",
+    "vendor-behaviours",
+    "keycloak",
+    "azure-key-vault",
+    "workload-identity",
+    "external-secrets-operator",
+    "vault-kv-v2",
+    "kubernetes-api",
+    "helm-and-argo-cd",
+    "traps",
+)
+TRAPS = 15
+_SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+}
+
+# What points outside the repository. The expressions are written so that this file does not match
+# itself (`wor[k]`, `share[d]`): the test scans every tracked file, this one included.
+_OUTSIDE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a section of a background document", re.compile(r"\b(?:SPEC|CONTRACTS)\s*§")),
+    ("a background document", re.compile(r"\b(?:SPEC|CONTRACTS|STYLE)\.md\b")),
+    ("a folder outside the repository", re.compile(r"(?<![\w.-])share[d]/")),
+    ("a build machine's path", re.compile(r"/wor[k]/")),
+)
+# A numbered trap ("trap" or "traps" and a number) must say where the list is, on the same line:
+# "docs/design.md#traps, trap 9", or "[trap 9](design.md#traps)".
+_TRAP = re.compile(r"\btraps?\s+#?\d+", re.IGNORECASE)
+_TRAP_CONTEXT = "#traps"
+_TRAP_WINDOW = (80, 40)  # characters before and after the match searched for the context
+
+
+def _tracked_files() -> list[Path]:
+    """Every file git tracks; outside a git checkout, every file outside .git and the tool caches."""
+    try:
+        listing = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode("utf-8")
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(
+            p
+            for p in ROOT.rglob("*")
+            if p.is_file()
+            and not _SKIPPED_DIRS.intersection(p.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
+        )
+    return sorted(ROOT / name for name in listing.split("\0") if name and (ROOT / name).is_file())
+
+
+def _texts() -> Iterator[tuple[str, str]]:
+    for path in _tracked_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files cite nothing
+        yield path.relative_to(ROOT).as_posix(), text
+
+
+def outside_references(text: str) -> list[tuple[int, str]]:
+    """(line number, what) for every reference in `text` to something outside the repository."""
+    found: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for what, pattern in _OUTSIDE:
+            found += [(number, f"{what}: {m.group(0)!r}") for m in pattern.finditer(line)]
+        before, after = _TRAP_WINDOW
+        for m in _TRAP.finditer(line):
+            if _TRAP_CONTEXT not in line[max(0, m.start() - before) : m.end() + after]:
+                found.append((number, f"a trap number without docs/design.md#traps: {m.group(0)!r}"))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Split so that this file does not cite what it tests.
+        ("see SPEC" + " §4 for more", 1),
+        ("(CONTRACTS" + " §2.3)", 1),
+        ("the rules in STYLE" + ".md and CONTRACTS" + ".md", 2),
+        ("open ../share" + "d/notes", 1),
+        ("built on /wor" + "k/tmp", 1),
+        ("ESO ignores it (tra" + "p 9)", 1),
+        ("tra" + "ps 9 and 10 apply", 1),
+        ("docs/design.md#traps, trap 9", 0),
+        ("see [trap 9](design.md#traps)", 0),
+        ("azure/keyvault/secrets/_shared/client_base.py", 0),
+        ("the emulator trap: a status object", 0),
+        ("SPECIFIC section 4, CONTRACTSx", 0),
+    ],
+)
+def test_outside_reference_matcher(text: str, expected: int) -> None:
+    assert len(outside_references(text)) == expected, outside_references(text)
+
+
+def test_no_file_cites_a_document_outside_the_repository() -> None:
+    """Code, comments, help texts, chart, examples, docs and tests cite docs/design.md or the upstream
+    source, never a document that is not in the repository, nor a path of a build machine."""
+    offenders = [
+        f"{name}:{line}: {what}" for name, text in _texts() for line, what in outside_references(text)
+    ]
+    assert offenders == [], f"{len(offenders)} reference(s) leave the repository:\n" + "\n".join(offenders)
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower()
+    kept = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in {"L", "N"})
+    return kept.replace(" ", "-")
+
+
+def _headings(text: str) -> list[tuple[int, str]]:
+    """(level, text) of every Markdown heading outside code fences."""
+    found: list[tuple[int, str]] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)):
+            found.append((len(m.group(1)), m.group(2)))
+    return found
+
+
+def design_anchors() -> set[str]:
+    anchors: set[str] = set()
+    for _, heading in _headings(DESIGN.read_text(encoding="utf-8")):
+        anchor, n = github_anchor(heading), 0
+        while (candidate := anchor if n == 0 else f"{anchor}-{n}") in anchors:
+            n += 1
+        anchors.add(candidate)
+    return anchors
+
+
+def test_github_anchor() -> None:
+    assert github_anchor("Helm and Argo CD") == "helm-and-argo-cd"
+    assert github_anchor("Vault KV v2") == "vault-kv-v2"
+    assert github_anchor("`client-patcher`") == "client-patcher"
+    assert github_anchor("Rules that never bend!") == "rules-that-never-bend"
+
+
+def test_design_has_every_section_others_cite() -> None:
+    assert set(DESIGN_ANCHORS) <= design_anchors()
+    headings = _headings(DESIGN.read_text(encoding="utf-8"))
+    vendor = headings.index((2, "Vendor behaviours"))
+    nested = []
+    for level, heading in headings[vendor + 1 :]:
+        if level <= 2:
+            break
+        nested.append(github_anchor(heading))
+    assert nested == list(DESIGN_ANCHORS[DESIGN_ANCHORS.index("keycloak") : -1])
+
+
+def test_every_cited_design_anchor_exists() -> None:
+    anchors = design_anchors()
+    missing = [
+        f"{name}: design.md#{anchor}"
+        for name, text in _texts()
+        for anchor in re.findall(r"design\.md#([\w-]+)", text)
+        if anchor not in anchors
+    ]
+    own = DESIGN.read_text(encoding="utf-8")
+    missing += [f"docs/design.md: #{a}" for a in re.findall(r"\]\(#([\w-]+)\)", own) if a not in anchors]
+    assert missing == []
+
+
+def test_traps_are_numbered_and_point_to_their_vendor_section() -> None:
+    text = DESIGN.read_text(encoding="utf-8")
+    section = text.split("\n## Traps\n", 1)[1].split("\n## ", 1)[0]
+    items = re.split(r"^(\d+)\. ", section, flags=re.MULTILINE)[1:]
+    numbers = [int(n) for n in items[0::2]]
+    assert numbers == list(range(1, TRAPS + 1))
+    vendor = set(DESIGN_ANCHORS[DESIGN_ANCHORS.index("keycloak") : -1])
+    for number, body in zip(numbers, items[1::2], strict=True):
+        links = set(re.findall(r"\]\(#([\w-]+)\)", body))
+        assert links and links <= vendor, f"trap {number} must link its vendor section"
+
+
+def test_readme_links_the_design() -> None:
+    assert "(docs/design.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
