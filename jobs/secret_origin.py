@@ -13,11 +13,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from jobs.checks import audit, check, policy, smoke
-from jobs.core.model import CommandOutput, RunReport
+from jobs.checks import audit, check, live, policy, smoke
+from jobs.checks.audit import AuditOptions
+from jobs.checks.check import CheckOptions
+from jobs.checks.policy import PolicyOptions
+from jobs.checks.smoke import SmokeOptions
+from jobs.core.model import Outcome
 from jobs.core.runner import RunContext, add_common_arguments, run_main
 
 PROG = "secret-origin"
+Command = CheckOptions | SmokeOptions | AuditOptions | PolicyOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,22 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def execute(ctx: RunContext) -> RunReport | CommandOutput:
-    command = ctx.args.command
-    ctx.job = f"{PROG} {command}"  # the summary names the subcommand
-    if command == "check":
-        return check.execute(ctx.catalog, ctx.args)
-    if command == "smoke":
-        check.compile_patterns(ctx.args.placeholder_pattern)
-        return smoke.execute(ctx)
-    if command == "audit":
-        check.compile_patterns(ctx.args.placeholder_pattern)
-        return audit.execute(ctx)
-    return policy.execute(ctx.catalog, ctx.args.job, ctx.entries)
+def parse_options(args: argparse.Namespace) -> Command:
+    if args.command == "check":
+        return check.parse_options(args)
+    if args.command == "smoke":
+        return SmokeOptions(bool(args.consumers), check.compile_patterns(args.placeholder_pattern))
+    if args.command == "audit":
+        return AuditOptions(args.format, check.compile_patterns(args.placeholder_pattern))
+    return PolicyOptions(args.job)
+
+
+def execute(ctx: RunContext[Command]) -> Outcome:
+    """Each subcommand runs under its own name (the summary names it) with its own options."""
+    options = ctx.options
+    match options:
+        case CheckOptions():
+            return check.execute(ctx.catalog, options)
+        case SmokeOptions():
+            return live.smoke(ctx.with_options(f"{PROG} smoke", options))
+        case AuditOptions():
+            return live.audit(ctx.with_options(f"{PROG} audit", options))
+        case PolicyOptions():
+            return policy.execute(ctx.catalog, options.job, ctx.entries)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(PROG, build_parser(), argv, execute)
+    return run_main(PROG, build_parser(), argv, execute, options=parse_options)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,21 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Final
 
-from jobs.checks import rules
 from jobs.checks.smoke import Known
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Origin, SecretEntry
-from jobs.core.clients.vault import KvRead, VaultClient
-from jobs.core.errors import ClientError
-from jobs.core.model import CommandOutput, ExitCode
+from jobs.core.errors import ClientError, failure_reason
+from jobs.core.model import ExitCode
+from jobs.core.observed import KvRead
 from jobs.core.plan import holds_fixture
-from jobs.core.runner import RunContext, failure_reason
-from jobs.core.settings import VaultSettings, load_settings
 
 FORMATS: Final = ("markdown", "json")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    format: str = "markdown"
+    placeholder_patterns: tuple[str, ...] = ()
 
 
 class Status(StrEnum):
@@ -257,24 +260,3 @@ def render_json(catalog: Catalog, rows: Sequence[Row]) -> str:
         "exitCode": exit_code(rows),
     }
     return json.dumps(payload, indent=2, ensure_ascii=False)
-
-
-def execute(ctx: RunContext) -> CommandOutput:
-    catalog = ctx.catalog
-    known = Known(rules.known_fixtures([catalog]), rules.placeholders(ctx.args.placeholder_pattern))
-    vault = VaultClient(load_settings(VaultSettings), ctx.retry)
-    observed: dict[str, KvRead | ClientError] = {}
-    try:
-        vault.login()
-    except ClientError as exc:
-        observed = dict.fromkeys((e.name for e in ctx.entries), exc)
-    for entry in ctx.entries:
-        if entry.name in observed:
-            continue
-        try:
-            observed[entry.name] = vault.read(catalog.vault.kv_mount, entry.name)
-        except ClientError as exc:
-            observed[entry.name] = exc
-    rows = [assess(catalog, e, observed[e.name], known) for e in ctx.entries]
-    text = render_json(catalog, rows) if ctx.args.format == "json" else render_markdown(catalog, rows)
-    return CommandOutput(text, exit_code(rows))

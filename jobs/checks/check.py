@@ -38,6 +38,16 @@ class ValuesFile:
         return rules.is_production_tag(self.environment)
 
 
+@dataclass(frozen=True)
+class CheckOptions:
+    values: tuple[str, ...] = ()  # [ENV=]FILE
+    manifests: tuple[Path, ...] = ()
+    fixtures_from: tuple[Path, ...] = ()
+    placeholder_patterns: tuple[str, ...] = ()
+    builtin_placeholders: bool = True
+    format: str = "text"
+
+
 def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
     """`--placeholder-pattern`, shared by check, smoke and audit."""
     parser.add_argument(
@@ -90,7 +100,8 @@ def parse_values_argument(text: str, default_environment: str) -> ValuesFile:
     return ValuesFile(default_environment, Path(text))
 
 
-def compile_patterns(patterns: Sequence[str]) -> None:
+def compile_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    """The `--placeholder-pattern` expressions, once each is known to compile (else exit 2)."""
     for n, pattern in enumerate(patterns, 1):
         try:
             re.compile(pattern)
@@ -98,6 +109,18 @@ def compile_patterns(patterns: Sequence[str]) -> None:
             raise ConfigError(
                 f"--placeholder-pattern #{n} is not a valid regular expression: {exc.msg}"
             ) from None
+    return tuple(patterns)
+
+
+def parse_options(args: argparse.Namespace) -> CheckOptions:
+    return CheckOptions(
+        values=tuple(args.values),
+        manifests=tuple(args.manifests),
+        fixtures_from=tuple(args.fixtures_from),
+        placeholder_patterns=compile_patterns(args.placeholder_pattern),
+        builtin_placeholders=not args.no_builtin_placeholders,
+        format=args.format,
+    )
 
 
 def _other_catalogs(paths: Sequence[Path]) -> list[Catalog]:
@@ -110,26 +133,25 @@ def _other_catalogs(paths: Sequence[Path]) -> list[Catalog]:
     return catalogs
 
 
-def run_check(catalog: Catalog, args: argparse.Namespace) -> list[Finding]:
+def run_check(catalog: Catalog, options: CheckOptions) -> list[Finding]:
     """Every finding of every rule, in a stable order."""
-    compile_patterns(args.placeholder_pattern)
-    catalogs = [catalog, *_other_catalogs(args.fixtures_from)]
+    catalogs = [catalog, *_other_catalogs(options.fixtures_from)]
     fixtures = rules.known_fixtures(catalogs)
     register_secrets(f.value for f in fixtures)  # defence in depth: no output can carry one
-    patterns = rules.placeholders(args.placeholder_pattern, builtin=not args.no_builtin_placeholders)
+    patterns = rules.placeholders(options.placeholder_patterns, builtin=options.builtin_placeholders)
     raw = load_documents(read_text(Path(catalog.path)), catalog.path)
     raw_catalog = raw[0] if raw and isinstance(raw[0], LineDict) else None
 
     findings: list[Finding] = []
     findings.extend(rules.check_classification(catalog))
     findings.extend(rules.check_production_catalog(catalog, raw_catalog))
-    for values in (parse_values_argument(v, catalog.environment) for v in args.values):
+    for values in (parse_values_argument(v, catalog.environment) for v in options.values):
         text = read_text(values.path)
         scalars = list(iter_scalars(text, str(values.path)))
         if values.production:
             findings.extend(rules.check_production_values(str(values.path), scalars, fixtures, patterns))
-    if args.manifests:
-        findings.extend(rules.check_manifests(catalog, load_manifests(args.manifests)))
+    if options.manifests:
+        findings.extend(rules.check_manifests(catalog, load_manifests(options.manifests)))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.rule.id, f.message))
 
 
@@ -166,13 +188,13 @@ def render_json(findings: Sequence[Finding], exit_code: int) -> str:
     return json.dumps(payload, indent=2)
 
 
-def execute(catalog: Catalog, args: argparse.Namespace) -> CommandOutput:
-    findings = run_check(catalog, args)
+def execute(catalog: Catalog, options: CheckOptions) -> CommandOutput:
+    findings = run_check(catalog, options)
     failed = any(f.level is Level.ERROR for f in findings)
     exit_code = int(ExitCode.ENTRY_FAILED if failed else ExitCode.CONVERGED)
-    if args.format == "json":
+    if options.format == "json":
         text = render_json(findings, exit_code)
-    elif args.format == "sarif":
+    elif options.format == "sarif":
         text = render_sarif(findings, Path.cwd())
     else:
         text = render_text(findings)

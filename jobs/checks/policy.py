@@ -20,6 +20,11 @@ JOBS: Final = ("client-patcher", "vault-bootstrap", "smoke", "audit")
 
 
 @dataclass(frozen=True)
+class PolicyOptions:
+    job: str  # one of JOBS
+
+
+@dataclass(frozen=True)
 class Grant:
     path: str
     capabilities: frozenset[str]

@@ -25,12 +25,10 @@ from jobs.checks import audit, rules, smoke
 from jobs.checks.yamlsrc import iter_scalars, load_documents
 from jobs.core.catalog import CatalogError, Consumer, parse_catalog
 from jobs.core.clients import azure_kv, keycloak, vault
-from jobs.core.clients.vault import KvRead
-from jobs.core.errors import ConfigError
+from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
-from jobs.core.report import render
-from jobs.core.runner import failure_reason
+from jobs.core.observed import KvRead
 from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
 
 # A federated service-account JWT (header.payload.signature): every segment is part of the secret.
@@ -283,7 +281,7 @@ def _report_with(value: str) -> RunReport:
 def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
     value = "Zq9-plain-summary-secret"
     register_secret(value)
-    text = render(_report_with(value), fmt)
+    text = _report_with(value).render(fmt)
     assert "Zq9" not in text
     if fmt == "json":
         assert json.loads(text)["exitCode"] == 1
@@ -292,13 +290,13 @@ def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
 def test_text_summary_masks_repr_and_json_forms() -> None:
     value = 'Zq9-"sum"-\u00fcn\u00ef\\code'
     register_secret(value)
-    assert "Zq9" not in render(_report_with(value), "text")
+    assert "Zq9" not in _report_with(value).render("text")
 
 
 def test_json_summary_masks_repr_and_json_forms() -> None:
     value = 'Zq9-"sum"-\u00fcn\u00ef\\code'
     register_secret(value)
-    assert "Zq9" not in render(_report_with(value), "json")
+    assert "Zq9" not in _report_with(value).render("json")
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])

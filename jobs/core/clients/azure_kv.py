@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
@@ -57,12 +56,13 @@ from jobs.core.errors import (
     ConfigError,
     NotFound,
     Permanent,
-    PermissionDenied,
     Transient,
     Unauthorized,
     Unreachable,
+    from_status,
 )
 from jobs.core.logs import redact, register_secret
+from jobs.core.observed import AkvListing, AkvSecretInfo, AkvValue
 from jobs.core.retry import RetryPolicy, parse_retry_after
 from jobs.core.settings import AzureSettings
 
@@ -74,48 +74,6 @@ MAX_CONCURRENCY: Final = 10
 _AADSTS: Final = re.compile(r"AADSTS\d+: [^.]*\.")
 _AKV_CODE: Final = re.compile(r"AKV\d+|\[[A-Za-z]+\]")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AkvSecretInfo:
-    """One list item: the current version's attributes, without its value or version id."""
-
-    name: str  # as Key Vault spells it (names are case-insensitive in the service)
-    enabled: bool
-    created: int | None  # Unix seconds of the current version's creation
-    not_before: int | None = None
-    expires: int | None = None
-    managed: bool = False  # backs a Key Vault certificate
-
-    def unusable_reason(self, now: float) -> str | None:
-        """Why this secret counts as missing, or None when it may be read."""
-        if not self.enabled:
-            return "disabled"
-        if self.expires is not None and self.expires <= now:
-            return "expired"
-        if self.not_before is not None and self.not_before > now:
-            return "not yet valid (nbf in the future)"
-        if self.managed:
-            return "backs a Key Vault certificate (managed)"
-        return None
-
-
-@dataclass(frozen=True)
-class AkvListing:
-    secrets: dict[str, AkvSecretInfo]  # key: lower-cased name
-    server_time: int | None  # the vault's `Date` at the last list page, Unix seconds
-
-    def get(self, name: str) -> AkvSecretInfo | None:
-        return self.secrets.get(name.lower())
-
-
-@dataclass(frozen=True)
-class AkvValue:
-    name: str
-    version: str
-    created: int | None
-    value: str = field(repr=False)
-    info: AkvSecretInfo | None = None  # the attributes of the version that was read
 
 
 def _unix(value: datetime | None) -> int | None:
@@ -180,16 +138,9 @@ def translate(exc: BaseException, operation: str) -> ClientError:
     if isinstance(exc, HttpResponseError):
         status = exc.status_code or 0
         code = _service_code(exc)
-        label = f"{status} {code}".strip()
         if status == 403 and code == "SecretDisabled":
-            return NotFound(SYSTEM, f"{what}: disabled ({label})")
-        if status == 403:
-            return PermissionDenied(SYSTEM, f"{what}: permission denied ({label})")
-        if status == 401:
-            return Unauthorized(SYSTEM, f"{what}: unauthorized ({label})")
-        if status in (408, 429) or status >= 500:
-            return Transient(SYSTEM, f"{what}: {label}", retry_after=_retry_after(exc))
-        return Permanent(SYSTEM, f"{what}: rejected ({label})")
+            return NotFound(SYSTEM, f"{what}: disabled ({status} {code})")
+        return from_status(SYSTEM, status, what, reason=code, retry_after=_retry_after(exc))
     if isinstance(exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError):
         return Unreachable(SYSTEM, f"{what}: timed out")
     if isinstance(exc, ServiceRequestError) and "SSL" in str(exc):

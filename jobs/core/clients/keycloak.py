@@ -27,22 +27,22 @@ import httpx
 
 from jobs.core.errors import (
     ClientError,
-    Conflict,
     NotFound,
     Permanent,
     PermissionDenied,
-    Transient,
     Unauthorized,
     Unreachable,
+    from_status,
+    is_transient_status,
 )
 from jobs.core.logs import redact, register_secret
+from jobs.core.observed import CLIENT_SECRET_AUTH, KeycloakClientInfo
 from jobs.core.retry import RetryPolicy, parse_retry_after
 from jobs.core.settings import KeycloakSettings
 
 log = logging.getLogger(__name__)
 SYSTEM: Final = "keycloak"
 ADMIN_CLI: Final = "admin-cli"
-CLIENT_SECRET_AUTH: Final = "client-secret"
 # Renew this long before the token's expiry, but never more than this fraction of its lifespan.
 _RENEW_MARGIN: Final = 10.0
 _RENEW_FRACTION: Final = 0.2
@@ -51,26 +51,6 @@ _DETAIL_MAX: Final = 200
 _SECRET_MASK: Final = "**********"
 
 Grant = Literal["client_credentials", "password"]
-
-
-@dataclass(frozen=True)
-class KeycloakClientInfo:
-    """The parts of a ClientRepresentation that decide whether it has a usable secret."""
-
-    realm: str
-    id: str  # the UUID used in /clients/{id}/... paths
-    client_id: str
-    public: bool
-    bearer_only: bool
-    authenticator: str
-    enabled: bool
-    # The secret as the clients search returned it; None when Keycloak left it out (public and
-    # bearer-only clients) or masked it (an identity without manage-clients on Keycloak 26.8+).
-    listed_secret: str | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def label(self) -> str:
-        return f"{self.realm}/{self.client_id}"
 
 
 @dataclass
@@ -104,26 +84,16 @@ def _oauth_detail(response: httpx.Response) -> str:
 
 
 def _status_error(response: httpx.Response, what: str) -> ClientError:
-    """Map a non-2xx response to the taxonomy (401 is handled by the caller first)."""
+    """Map a non-2xx response through the status table (401 is handled by the caller first)."""
     status = response.status_code
-    detail = _oauth_detail(response)
-    suffix = f" ({status}: {detail})" if detail else f" ({status})"
-    if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Transient(SYSTEM, f"{what}: server busy or failing{suffix}", retry_after)
-    if status == 401:
-        return Unauthorized(SYSTEM, f"{what}: unauthorized{suffix}")
-    if status == 403:
-        return PermissionDenied(
-            SYSTEM,
-            f"{what}: forbidden{suffix}; the Keycloak identity needs the realm-management roles "
-            "view-clients and manage-clients (Keycloak 26.8+ requires manage-clients to read a secret)",
-        )
-    if status == 404:
-        return NotFound(SYSTEM, f"{what}: not found{suffix}")
-    if status == 409:
-        return Conflict(SYSTEM, f"{what}: conflict{suffix}")
-    return Permanent(SYSTEM, f"{what}: rejected{suffix}")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    hint = (
+        "; the Keycloak identity needs the realm-management roles view-clients and manage-clients "
+        "(Keycloak 26.8+ requires manage-clients to read a secret)"
+        if status == 403
+        else ""
+    )
+    return from_status(SYSTEM, status, what, _oauth_detail(response), retry_after=retry_after, hint=hint)
 
 
 def ssl_context(cacert: str | None) -> ssl.SSLContext:
@@ -224,7 +194,7 @@ class KeycloakClient:
 
         def attempt() -> httpx.Response:
             response = self._send("POST", path, what=what, data=form)
-            if response.status_code == 429 or response.status_code >= 500:
+            if is_transient_status(response.status_code):
                 raise _status_error(response, what)
             return response
 
@@ -341,7 +311,7 @@ class KeycloakClient:
             if json_body:
                 headers["Content-Type"] = "application/json"
             response = self._send(method, path, what=what, params=params, headers=headers)
-            if response.status_code == 429 or response.status_code >= 500:
+            if is_transient_status(response.status_code):
                 raise _status_error(response, what)
             return response
 
@@ -435,17 +405,3 @@ def _listed_secret(rep: Mapping[str, Any]) -> str | None:
     """The secret in a ClientRepresentation, unless absent, empty or masked."""
     secret = rep.get("secret")
     return secret if isinstance(secret, str) and secret and secret != _SECRET_MASK else None
-
-
-def usable_secret_problem(client: KeycloakClientInfo) -> str | None:
-    """Why a client has no secret client-patcher may use, or None (trap 3: decide before reading)."""
-    if client.public:
-        return f"client {client.label} is a public client: it has no client secret"
-    if client.bearer_only:
-        return f"client {client.label} is bearer-only: it has no usable client secret"
-    if client.authenticator != CLIENT_SECRET_AUTH:
-        return (
-            f"client {client.label} uses {client.authenticator!r} authentication, not "
-            f"{CLIENT_SECRET_AUTH!r}: its stored secret is not what it authenticates with"
-        )
-    return None
