@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from jobs.checks import rules
+from jobs.checks.eso_rules import check_manifests
 from jobs.checks.manifests import load_manifests
 from jobs.checks.rules import Finding, Level
 from jobs.checks.sarif import render_sarif
@@ -151,7 +152,7 @@ def run_check(catalog: Catalog, options: CheckOptions) -> list[Finding]:
         if values.production:
             findings.extend(rules.check_production_values(str(values.path), scalars, fixtures, patterns))
     if options.manifests:
-        findings.extend(rules.check_manifests(catalog, load_manifests(options.manifests)))
+        findings.extend(check_manifests(catalog, load_manifests(options.manifests)))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.rule.id, f.message))
 
 

@@ -24,7 +24,7 @@ from jobs import secret_origin
 from jobs.checks import audit, rules, smoke
 from jobs.checks.yamlsrc import iter_scalars, load_documents
 from jobs.core.catalog import CatalogError, Consumer, parse_catalog
-from jobs.core.clients import azure_kv, keycloak, vault
+from jobs.core.clients import azure_errors, keycloak_session, vault
 from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
@@ -218,7 +218,7 @@ def test_entra_error_that_echoes_the_assertion_prints_no_part_of_it() -> None:
         message=f"Microsoft Entra ID error '(invalid_client) AADSTS50027: Invalid JWT token {JWT}. "
         "Trace ID: 1 Correlation ID: 2'"
     )
-    reason = failure_reason(azure_kv.translate(exc, "list secrets (page 1)"))
+    reason = failure_reason(azure_errors.translate(exc, "list secrets (page 1)"))
     assert "AADSTS50027" in reason
     for segment in JWT.split("."):
         assert segment not in reason
@@ -226,7 +226,7 @@ def test_entra_error_that_echoes_the_assertion_prints_no_part_of_it() -> None:
 
 def test_entra_error_without_an_echo_keeps_its_code() -> None:
     exc = ClientAuthenticationError(message="AADSTS700213: No matching federated identity record found.")
-    assert "AADSTS700213" in str(azure_kv.translate(exc, "get secret x"))
+    assert "AADSTS700213" in str(azure_errors.translate(exc, "get secret x"))
 
 
 def test_keycloak_error_echoing_the_form_body_prints_no_password() -> None:
@@ -237,7 +237,7 @@ def test_keycloak_error_echoing_the_form_body_prints_no_password() -> None:
         401, json={"error": "invalid_grant", "error_description": f"Invalid user credentials: {form}"}
     )
     reason = failure_reason(
-        keycloak._status_error(response, "POST /realms/master/protocol/openid-connect/token")
+        keycloak_session._status_error(response, "POST /realms/master/protocol/openid-connect/token")
     )
     assert "invalid_grant" in reason
     assert "w0rd" not in reason and "Adm1n" not in reason
@@ -248,7 +248,7 @@ def test_keycloak_error_detail_is_redacted_before_it_is_truncated() -> None:
     register_secret(secret)
     description = "x" * 180 + f" {secret} " + "y" * 100
     response = httpx.Response(500, json={"error": "unknown_error", "error_description": description})
-    reason = failure_reason(keycloak._status_error(response, "GET /admin/realms/r/clients"))
+    reason = failure_reason(keycloak_session._status_error(response, "GET /admin/realms/r/clients"))
     assert "Zq9-kc" not in reason and "tail-7731" not in reason
 
 
