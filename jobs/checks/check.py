@@ -1,4 +1,4 @@
-"""`secret-origin check`: the offline CI check (seed items 462-9 and 462-21).
+"""`secret-origin check`: the offline CI check (docs/design.md#checks).
 
 Inputs are the catalog, any number of Helm values files (tagged with an environment) and directories
 of rendered manifests; the output is linter-style text, JSON or SARIF. Exit 1 when any error-level

@@ -1,4 +1,4 @@
-"""`secret-origin smoke`: live check that cluster-managed secrets are real (seed items 462-10, 462-19).
+"""`secret-origin smoke`: live check that cluster-managed secrets are real (docs/design.md#checks).
 
 Every cluster-managed entry's Vault key must exist and must not hold a fixture: not marked as one in
 custom_metadata, not equal to any fixture the catalog declares, not matching a placeholder pattern.

@@ -5,8 +5,9 @@
   trust store comes from `REQUESTS_CA_BUNDLE`, which azure-core's requests transport honours. Never a
   stored client secret.
 - Listing: `list_secrets` pages through `GET /secrets` once per run. A list item carries the current
-  version's attributes (`enabled`, `nbf`, `exp`, `created`, `managed`) but **no version id** (CONTRACTS
-  §2.3: the list `id` has no version), so change detection uses `created` (see `jobs.vault_bootstrap`).
+  version's attributes (`enabled`, `nbf`, `exp`, `created`, `managed`) but **no version id**
+  (docs/design.md#azure-key-vault: the list `id` has no version), so change detection uses `created`
+  (see `jobs.bootstrap.decide`).
   The `Date` header of the last list page is kept as the vault's own clock at listing time.
 - Values: `fetch_values` GETs only the names it is given, concurrently with a small bounded pool. Every
   value is registered with the log redaction filter the moment it arrives.
@@ -53,7 +54,7 @@ from jobs.core.retry import RetryPolicy
 from jobs.core.settings import AzureSettings
 
 log = logging.getLogger(__name__)
-PAGE_SIZE: Final = 25  # the service maximum (CONTRACTS §2.2)
+PAGE_SIZE: Final = 25  # the service maximum (docs/design.md#azure-key-vault)
 DEFAULT_CONCURRENCY: Final = 8
 MAX_CONCURRENCY: Final = 10
 T = TypeVar("T")

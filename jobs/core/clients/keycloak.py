@@ -25,8 +25,8 @@ class KeycloakClient(KeycloakSession):
 
     # -- clients -----------------------------------------------------------------------------------
     def find_client(self, realm: str, client_id: str) -> KeycloakClientInfo:
-        """The client whose clientId is exactly `client_id` (trap 2: compared here, not only by the
-        server). Raises NotFound for a missing realm or client."""
+        """The client whose clientId is exactly `client_id`, compared here, not only by the server
+        (docs/design.md#traps, trap 2). Raises NotFound for a missing realm or client."""
         path = f"/admin/realms/{quote(realm, safe='')}/clients"
         try:
             found = self._admin("GET", path, params={"clientId": client_id})
@@ -78,14 +78,14 @@ class KeycloakClient(KeycloakSession):
     def client_secret(self, client: KeycloakClientInfo) -> str:
         """The client's current secret with at most one request: the value the clients search
         already returned (Keycloak puts it in the representation for an identity allowed to read it),
-        else GET .../client-secret. Gate with `usable_secret_problem` first (trap 3)."""
+        else GET .../client-secret. Gate with `usable_secret_problem` first (docs/design.md#traps, trap 3)."""
         if client.listed_secret is not None:
             return client.listed_secret
         return self.read_client_secret(client)
 
     def read_client_secret(self, client: KeycloakClientInfo) -> str:
         """GET .../client-secret. Gate with `usable_secret_problem` first: Keycloak returns stale
-        secrets of public or bearer-only clients (trap 3)."""
+        secrets of public or bearer-only clients (docs/design.md#traps, trap 3)."""
         path = self._secret_path(client)
         return self._secret_value(self._admin("GET", path), client, f"GET {path}")
 

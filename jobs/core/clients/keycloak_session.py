@@ -64,7 +64,8 @@ def _renew_after(lifespan: float) -> float:
 
 
 def _oauth_detail(response: httpx.Response) -> str:
-    """Keycloak's error code and description, from either error shape (trap 4). Never the raw body."""
+    """Keycloak's error code and description, from either error shape (docs/design.md#traps, trap 4).
+    Never the raw body."""
     try:
         body = response.json()
     except ValueError:
@@ -210,7 +211,7 @@ class KeycloakSession:
         except (ValueError, KeyError, TypeError):
             raise Permanent(SYSTEM, f"{what}: the token response is not Keycloak's JSON") from None
         register_secret(access)
-        if token_type.lower() != "bearer":  # Keycloak may answer "bearer" (trap: compare case-insensitively)
+        if token_type.lower() != "bearer":  # Keycloak may answer "bearer" (docs/design.md#keycloak)
             raise Permanent(SYSTEM, f"{what}: unexpected token_type {token_type!r}")
         now = self._clock()
         refresh = body.get("refresh_token")

@@ -3,8 +3,9 @@
 Configuration is the in-cluster service account when running in a pod, else `KUBECONFIG` (or
 `~/.kube/config`). The ExternalSecret API version is discovered once per client: `external-secrets.io/v1`
 (ESO >= 0.17 serves nothing older), falling back to `v1beta1` only when the cluster does not serve v1
-(trap 10). `annotate_force_sync` sends a JSON merge patch on `metadata.annotations` — the custom-object
-default content type, which leaves every other annotation alone.
+(docs/design.md#traps, trap 10). `annotate_force_sync` sends a JSON merge patch on
+`metadata.annotations` — the custom-object default content type, which leaves every other annotation
+alone.
 
 `ApiException` and urllib3 errors leave this module only as `jobs.core.errors` classes, carrying the
 object's namespace/name and the API server's `reason` and `message` (a Status never holds a secret).
