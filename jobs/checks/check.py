@@ -7,9 +7,7 @@ rule fires, 0 otherwise (the runner has already exited 2 for an invalid catalog)
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,79 +47,11 @@ class CheckOptions:
     format: str = "text"
 
 
-def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
-    """`--placeholder-pattern`, shared by check, smoke and audit."""
-    parser.add_argument(
-        "--placeholder-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--values",
-        action="append",
-        default=[],
-        metavar="[ENV=]FILE",
-        help="a Helm values file, tagged with its environment (untagged: the catalog's environment); "
-        "repeatable. Files tagged production/prod are checked for fixtures and placeholders",
-    )
-    parser.add_argument(
-        "--manifests",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="rendered manifests (e.g. `helm template` output), searched recursively; repeatable",
-    )
-    parser.add_argument(
-        "--fixtures-from",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="CATALOG",
-        help="another catalog (e.g. the dev one) whose fixtures also count as known placeholders; repeatable",
-    )
-    add_placeholder_argument(parser)
-    parser.add_argument(
-        "--no-builtin-placeholders",
-        action="store_true",
-        help="use only the --placeholder-pattern expressions",
-    )
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
-
-
 def parse_values_argument(text: str, default_environment: str) -> ValuesFile:
     environment, sep, path = text.partition("=")
     if sep and environment and "/" not in environment and not Path(text).exists():
         return ValuesFile(environment, Path(path))
     return ValuesFile(default_environment, Path(text))
-
-
-def compile_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
-    """The `--placeholder-pattern` expressions, once each is known to compile (else exit 2)."""
-    for n, pattern in enumerate(patterns, 1):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"--placeholder-pattern #{n} is not a valid regular expression: {exc.msg}"
-            ) from None
-    return tuple(patterns)
-
-
-def parse_options(args: argparse.Namespace) -> CheckOptions:
-    return CheckOptions(
-        values=tuple(args.values),
-        manifests=tuple(args.manifests),
-        fixtures_from=tuple(args.fixtures_from),
-        placeholder_patterns=compile_patterns(args.placeholder_pattern),
-        builtin_placeholders=not args.no_builtin_placeholders,
-        format=args.format,
-    )
 
 
 def _other_catalogs(paths: Sequence[Path]) -> list[Catalog]:

@@ -9,28 +9,17 @@ refreshed yet. Exit 1 lists the offenders.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jobs.checks import rules
-from jobs.checks.check import add_placeholder_argument
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Consumer, SecretEntry
 from jobs.core.model import Action, EntryResult
 from jobs.core.observed import KvRead
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--consumers",
-        action="store_true",
-        help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
-    )
-    add_placeholder_argument(parser)
 
 
 @dataclass(frozen=True)
