@@ -24,7 +24,7 @@ from jobs import secret_origin
 from jobs.checks import audit, rules, smoke
 from jobs.checks.yamlsrc import iter_scalars, load_documents
 from jobs.core.catalog import CatalogError, Consumer, parse_catalog
-from jobs.core.clients import azure_errors, keycloak_session, vault
+from jobs.core.clients import azure_errors, keycloak_errors, vault
 from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
@@ -237,7 +237,7 @@ def test_keycloak_error_echoing_the_form_body_prints_no_password() -> None:
         401, json={"error": "invalid_grant", "error_description": f"Invalid user credentials: {form}"}
     )
     reason = failure_reason(
-        keycloak_session._status_error(response, "POST /realms/master/protocol/openid-connect/token")
+        keycloak_errors.status_error(response, "POST /realms/master/protocol/openid-connect/token")
     )
     assert "invalid_grant" in reason
     assert "w0rd" not in reason and "Adm1n" not in reason
@@ -248,7 +248,7 @@ def test_keycloak_error_detail_is_redacted_before_it_is_truncated() -> None:
     register_secret(secret)
     description = "x" * 180 + f" {secret} " + "y" * 100
     response = httpx.Response(500, json={"error": "unknown_error", "error_description": description})
-    reason = failure_reason(keycloak_session._status_error(response, "GET /admin/realms/r/clients"))
+    reason = failure_reason(keycloak_errors.status_error(response, "GET /admin/realms/r/clients"))
     assert "Zq9-kc" not in reason and "tail-7731" not in reason
 
 

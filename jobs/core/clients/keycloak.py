@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from jobs.core.clients.keycloak_session import SYSTEM, KeycloakSession
+from jobs.core.clients.keycloak_errors import SYSTEM
+from jobs.core.clients.keycloak_session import KeycloakSession
 from jobs.core.errors import NotFound, Permanent, PermissionDenied
 from jobs.core.logs import register_secret
 from jobs.core.observed import CLIENT_SECRET_AUTH, KeycloakClientInfo

@@ -25,26 +25,23 @@ from urllib.parse import quote
 
 import httpx
 
+from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, status_error
 from jobs.core.errors import (
-    ClientError,
     NotFound,
     Permanent,
     Unauthorized,
     Unreachable,
-    from_status,
     is_transient_status,
 )
-from jobs.core.logs import redact, register_secret
-from jobs.core.retry import RetryPolicy, parse_retry_after
+from jobs.core.logs import register_secret
+from jobs.core.retry import RetryPolicy
 from jobs.core.settings import KeycloakSettings
 
 log = logging.getLogger(__name__)
-SYSTEM: Final = "keycloak"
 ADMIN_CLI: Final = "admin-cli"
 # Renew this long before the token's expiry, but never more than this fraction of its lifespan.
 _RENEW_MARGIN: Final = 10.0
 _RENEW_FRACTION: Final = 0.2
-_DETAIL_MAX: Final = 200
 
 Grant = Literal["client_credentials", "password"]
 
@@ -61,36 +58,6 @@ class _Token:
 def _renew_after(lifespan: float) -> float:
     """Seconds after issue at which to renew: before expiry, with a margin that fits short lifespans."""
     return max(0.0, lifespan - min(_RENEW_MARGIN, lifespan * _RENEW_FRACTION))
-
-
-def _oauth_detail(response: httpx.Response) -> str:
-    """Keycloak's error code and description, from either error shape (docs/design.md#traps, trap 4).
-    Never the raw body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    parts = [
-        str(body[key])
-        for key in ("error", "errorMessage", "error_description")
-        if isinstance(body.get(key), str) and body[key]
-    ]
-    return redact(": ".join(parts))[:_DETAIL_MAX]
-
-
-def _status_error(response: httpx.Response, what: str) -> ClientError:
-    """Map a non-2xx response through the status table (401 is handled by the caller first)."""
-    status = response.status_code
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    hint = (
-        "; the Keycloak identity needs the realm-management roles view-clients and manage-clients "
-        "(Keycloak 26.8+ requires manage-clients to read a secret)"
-        if status == 403
-        else ""
-    )
-    return from_status(SYSTEM, status, what, _oauth_detail(response), retry_after=retry_after, hint=hint)
 
 
 def ssl_context(cacert: str | None) -> ssl.SSLContext:
@@ -192,16 +159,16 @@ class KeycloakSession:
         def attempt() -> httpx.Response:
             response = self._send("POST", path, what=what, data=form)
             if is_transient_status(response.status_code):
-                raise _status_error(response, what)
+                raise status_error(response, what)
             return response
 
         response = self._retry.call(attempt)
         if response.status_code == 404:
             raise NotFound(
-                SYSTEM, f"{what}: auth realm {self._auth_realm!r} does not exist ({_oauth_detail(response)})"
+                SYSTEM, f"{what}: auth realm {self._auth_realm!r} does not exist ({oauth_detail(response)})"
             )
         if response.status_code != 200:
-            detail = _oauth_detail(response) or "no error detail"
+            detail = oauth_detail(response) or "no error detail"
             raise Unauthorized(SYSTEM, f"{label} login refused ({response.status_code} {detail})")
         try:
             body = response.json()
@@ -309,7 +276,7 @@ class KeycloakSession:
                 headers["Content-Type"] = "application/json"
             response = self._send(method, path, what=what, params=params, headers=headers)
             if is_transient_status(response.status_code):
-                raise _status_error(response, what)
+                raise status_error(response, what)
             return response
 
         token = self._access_token()
@@ -319,7 +286,7 @@ class KeycloakSession:
             token = self._access_token(stale=token)
             response = self._retry.call(lambda: attempt(token))
         if response.status_code >= 300:
-            raise _status_error(response, what)
+            raise status_error(response, what)
         try:
             return response.json() if response.content else None
         except ValueError:
