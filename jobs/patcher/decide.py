@@ -160,14 +160,18 @@ _PATCHED: Final = {
 }
 
 
-def with_refresh(result: EntryResult, version: int, catch_up: bool, outcome: ConsumerOutcome) -> EntryResult:
-    """The entry's result once its consumers were refreshed to `version`: a failed consumer fails it."""
+def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: ConsumerOutcome) -> EntryResult:
+    """The entry's result once its consumers were refreshed to the target version: a failed consumer
+    fails the entry. Without a target nothing was refreshed and the result stands."""
+    version = target.version
+    if version is None:
+        return result
     value = force_sync_value(version)
     parts = [result.reason]
     if outcome.patched:
-        verb = _PATCHED[(catch_up, result.dry_run)]
+        verb = _PATCHED[(target.catch_up, result.dry_run)]
         parts.append(f"{verb} force-sync={value} on {', '.join(outcome.patched)}")
-    elif outcome.current and not catch_up:
+    elif outcome.current and not target.catch_up:
         parts.append(f"consumers already at force-sync={value}")
     action = result.action
     if outcome.failures:

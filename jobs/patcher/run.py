@@ -31,6 +31,7 @@ from jobs.core.settings import KeycloakSettings, load_settings
 from jobs.patcher.decide import (
     ConsumerOutcome,
     ConsumerPlan,
+    ForceSyncTarget,
     RotationDecision,
     Seen,
     decide_force_sync_target,
@@ -173,7 +174,8 @@ class Patcher:
         )
         log.info(reason, extra={"entry": entry.name})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
-        return with_refresh(result, version, False, self.refresh_consumers(entry.consumers, version))
+        target = ForceSyncTarget(version, catch_up=False)
+        return with_refresh(result, target, self.refresh_consumers(entry.consumers, version))
 
     def _finish(self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None) -> EntryResult:
         result = done.applied.result
@@ -186,8 +188,7 @@ class Patcher:
         )
         if target.version is None or not entry.consumers:
             return result
-        outcome = self.refresh_consumers(entry.consumers, target.version)
-        return with_refresh(result, target.version, target.catch_up, outcome)
+        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target.version))
 
 
 def forced_rotations(ctx: Context) -> frozenset[str]:
