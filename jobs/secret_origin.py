@@ -13,8 +13,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from jobs.checks import audit, check, policy, smoke
-from jobs.core.model import CommandOutput, RunReport
+from jobs.checks import check, cli, live, policy
+from jobs.checks.audit import AuditOptions
+from jobs.checks.check import CheckOptions
+from jobs.checks.cli import Command
+from jobs.checks.policy import PolicyOptions
+from jobs.checks.smoke import SmokeOptions
+from jobs.core.model import Outcome
 from jobs.core.runner import RunContext, add_common_arguments, run_main
 
 PROG = "secret-origin"
@@ -25,38 +30,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    check_parser = sub.add_parser("check", help="offline CI check (exit 2 invalid catalog, 1 violation)")
-    add_common_arguments(check_parser)
-    check.add_arguments(check_parser)
-    smoke_parser = sub.add_parser("smoke", help="live: cluster-managed secrets are real, consumers synced")
-    add_common_arguments(smoke_parser)
-    smoke.add_arguments(smoke_parser)
-    audit_parser = sub.add_parser("audit", help="live: the compliance matrix")
-    add_common_arguments(audit_parser)
-    audit_parser.add_argument("--format", choices=audit.FORMATS, default="markdown")
-    check.add_placeholder_argument(audit_parser)
-    policy_parser = sub.add_parser("policy", help="the least-privilege Vault policy of a job (HCL)")
-    add_common_arguments(policy_parser)
-    policy_parser.add_argument("--for", dest="job", choices=policy.JOBS, required=True)
+    for name, help_text, add_arguments in (
+        ("check", "offline CI check (exit 2 invalid catalog, 1 violation)", cli.add_check_arguments),
+        ("smoke", "live: cluster-managed secrets are real, consumers synced", cli.add_smoke_arguments),
+        ("audit", "live: the compliance matrix", cli.add_audit_arguments),
+        ("policy", "the least-privilege Vault policy of a job (HCL)", cli.add_policy_arguments),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        add_common_arguments(command)
+        add_arguments(command)
     return parser
 
 
-def execute(ctx: RunContext) -> RunReport | CommandOutput:
-    command = ctx.args.command
-    ctx.job = f"{PROG} {command}"  # the summary names the subcommand
-    if command == "check":
-        return check.execute(ctx.catalog, ctx.args)
-    if command == "smoke":
-        check.compile_patterns(ctx.args.placeholder_pattern)
-        return smoke.execute(ctx)
-    if command == "audit":
-        check.compile_patterns(ctx.args.placeholder_pattern)
-        return audit.execute(ctx)
-    return policy.execute(ctx.catalog, ctx.args.job, ctx.entries)
+def execute(ctx: RunContext[Command]) -> Outcome:
+    """Each subcommand runs under its own name (the summary names it) with its own options."""
+    options = ctx.options
+    match options:
+        case CheckOptions():
+            return check.execute(ctx.catalog, options)
+        case SmokeOptions():
+            return live.smoke(ctx.with_options(f"{PROG} smoke", options))
+        case AuditOptions():
+            return live.audit(ctx.with_options(f"{PROG} audit", options))
+        case PolicyOptions():
+            return policy.execute(ctx.catalog, options.job, ctx.entries)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(PROG, build_parser(), argv, execute)
+    return run_main(PROG, build_parser(), argv, execute, options=cli.parse_options)
 
 
 if __name__ == "__main__":

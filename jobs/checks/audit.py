@@ -15,18 +15,21 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Final
 
-from jobs.checks import rules
 from jobs.checks.smoke import Known
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Origin, SecretEntry
-from jobs.core.clients.vault import KvRead, VaultClient
-from jobs.core.errors import ClientError
-from jobs.core.model import CommandOutput, ExitCode
+from jobs.core.errors import ClientError, failure_reason
+from jobs.core.model import ExitCode
+from jobs.core.observed import KvRead
 from jobs.core.plan import holds_fixture
-from jobs.core.runner import RunContext, failure_reason
-from jobs.core.settings import VaultSettings, load_settings
 
 FORMATS: Final = ("markdown", "json")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    format: str = "markdown"
+    placeholder_patterns: tuple[str, ...] = ()
 
 
 class Status(StrEnum):
@@ -104,62 +107,55 @@ def observe(current: KvRead, field_name: str, entry: SecretEntry, known: Known) 
 
 # (origin group, observed) -> (status, severity in dev, severity in production, note)
 _Decision = tuple[Status, str, str, str]
+_NC, _COND, _OK = Status.NON_COMPLIANT, Status.CONDITIONAL, Status.COMPLIANT
+_UNREADABLE: Final[_Decision] = (Status.UNKNOWN, "HIGH", "HIGH", "Vault could not be read")
+_EXTERNAL_ABSENT: Final = {
+    True: (_NC, "HIGH", "HIGH", "required, but not in Vault"),
+    False: (_COND, "LOW", "MEDIUM", "not provisioned in Azure KV yet"),
+}
+_EXTERNAL: Final[dict[Observed, _Decision]] = {
+    Observed.AKV: (_OK, "-", "-", "Azure KV → vault-bootstrap → Vault"),
+    Observed.FIXTURE: (_COND, "LOW", "HIGH", "dev fixture; the Azure KV value replaces it"),
+    Observed.KEYCLOAK: (_NC, "HIGH", "HIGH", "written from Keycloak; Azure KV is the authority"),
+    Observed.MIRROR: (_NC, "MEDIUM", "HIGH", "a PushSecret writes an external secret's path"),
+    Observed.UNKNOWN_WRITER: (_COND, "MEDIUM", "MEDIUM", "not written by vault-bootstrap"),
+}
+_SERVICE_GENERATED: Final[dict[Observed, _Decision]] = {
+    Observed.KEYCLOAK: (_OK, "-", "-", "Keycloak → client-patcher → Vault"),
+    Observed.ABSENT: (_NC, "HIGH", "HIGH", "client-patcher has not written it; consumers cannot start"),
+    Observed.FIXTURE: (_NC, "MEDIUM", "CRITICAL", "fixture instead of the Keycloak secret (anti-pattern 3)"),
+    Observed.AKV: (_NC, "HIGH", "HIGH", "fetched from Azure KV (anti-pattern 1)"),
+    Observed.MIRROR: (_NC, "MEDIUM", "HIGH", "a PushSecret writes a client-patcher path"),
+    Observed.UNKNOWN_WRITER: (
+        _NC,
+        "MEDIUM",
+        "HIGH",
+        "not written by client-patcher; Keycloak is the authority",
+    ),
+}
+_CLUSTER_MANAGED: Final[dict[Observed, _Decision]] = {
+    Observed.ABSENT: (_OK, "-", "-", "not in Vault; the K8s Secret is the authority"),
+    Observed.MIRROR: (_OK, "-", "-", "mirrored by a PushSecret (Replace)"),
+    Observed.FIXTURE: (_COND, "LOW", "HIGH", "dev fixture; production uses the Helm-generated value"),
+    Observed.AKV: (_NC, "HIGH", "HIGH", "fetched from Azure KV (anti-pattern 1)"),
+    Observed.KEYCLOAK: (_NC, "HIGH", "HIGH", "written from Keycloak; the K8s Secret is the authority"),
+    Observed.UNKNOWN_WRITER: (
+        _COND,
+        "MEDIUM",
+        "MEDIUM",
+        "unknown writer: Vault must not drive it (anti-pattern 2); mirror with a PushSecret",
+    ),
+}
 
 
 def _decide(origin: Origin, seen: Observed, required: bool) -> _Decision:
-    nc, cond, ok = Status.NON_COMPLIANT, Status.CONDITIONAL, Status.COMPLIANT
     if seen is Observed.UNREADABLE:
-        return Status.UNKNOWN, "HIGH", "HIGH", "Vault could not be read"
+        return _UNREADABLE
     if origin is Origin.EXTERNAL:
-        table: dict[Observed, _Decision] = {
-            Observed.AKV: (ok, "-", "-", "Azure KV → vault-bootstrap → Vault"),
-            Observed.ABSENT: (nc, "HIGH", "HIGH", "required, but not in Vault")
-            if required
-            else (cond, "LOW", "MEDIUM", "not provisioned in Azure KV yet"),
-            Observed.FIXTURE: (cond, "LOW", "HIGH", "dev fixture; the Azure KV value replaces it"),
-            Observed.KEYCLOAK: (nc, "HIGH", "HIGH", "written from Keycloak; Azure KV is the authority"),
-            Observed.MIRROR: (nc, "MEDIUM", "HIGH", "a PushSecret writes an external secret's path"),
-            Observed.UNKNOWN_WRITER: (cond, "MEDIUM", "MEDIUM", "not written by vault-bootstrap"),
-        }
-    elif origin is Origin.SERVICE_GENERATED:
-        table = {
-            Observed.KEYCLOAK: (ok, "-", "-", "Keycloak → client-patcher → Vault"),
-            Observed.ABSENT: (
-                nc,
-                "HIGH",
-                "HIGH",
-                "client-patcher has not written it; consumers cannot start",
-            ),
-            Observed.FIXTURE: (
-                nc,
-                "MEDIUM",
-                "CRITICAL",
-                "fixture instead of the Keycloak secret (anti-pattern 3)",
-            ),
-            Observed.AKV: (nc, "HIGH", "HIGH", "fetched from Azure KV (anti-pattern 1)"),
-            Observed.MIRROR: (nc, "MEDIUM", "HIGH", "a PushSecret writes a client-patcher path"),
-            Observed.UNKNOWN_WRITER: (
-                nc,
-                "MEDIUM",
-                "HIGH",
-                "not written by client-patcher; Keycloak is the authority",
-            ),
-        }
-    else:
-        table = {
-            Observed.ABSENT: (ok, "-", "-", "not in Vault; the K8s Secret is the authority"),
-            Observed.MIRROR: (ok, "-", "-", "mirrored by a PushSecret (Replace)"),
-            Observed.FIXTURE: (cond, "LOW", "HIGH", "dev fixture; production uses the Helm-generated value"),
-            Observed.AKV: (nc, "HIGH", "HIGH", "fetched from Azure KV (anti-pattern 1)"),
-            Observed.KEYCLOAK: (nc, "HIGH", "HIGH", "written from Keycloak; the K8s Secret is the authority"),
-            Observed.UNKNOWN_WRITER: (
-                cond,
-                "MEDIUM",
-                "MEDIUM",
-                "unknown writer: Vault must not drive it (anti-pattern 2); mirror with a PushSecret",
-            ),
-        }
-    return table[seen]
+        return _EXTERNAL_ABSENT[required] if seen is Observed.ABSENT else _EXTERNAL[seen]
+    if origin is Origin.SERVICE_GENERATED:
+        return _SERVICE_GENERATED[seen]
+    return _CLUSTER_MANAGED[seen]
 
 
 def assess(catalog: Catalog, entry: SecretEntry, current: KvRead | ClientError, known: Known) -> Row:
@@ -257,24 +253,3 @@ def render_json(catalog: Catalog, rows: Sequence[Row]) -> str:
         "exitCode": exit_code(rows),
     }
     return json.dumps(payload, indent=2, ensure_ascii=False)
-
-
-def execute(ctx: RunContext) -> CommandOutput:
-    catalog = ctx.catalog
-    known = Known(rules.known_fixtures([catalog]), rules.placeholders(ctx.args.placeholder_pattern))
-    vault = VaultClient(load_settings(VaultSettings), ctx.retry)
-    observed: dict[str, KvRead | ClientError] = {}
-    try:
-        vault.login()
-    except ClientError as exc:
-        observed = dict.fromkeys((e.name for e in ctx.entries), exc)
-    for entry in ctx.entries:
-        if entry.name in observed:
-            continue
-        try:
-            observed[entry.name] = vault.read(catalog.vault.kv_mount, entry.name)
-        except ClientError as exc:
-            observed[entry.name] = exc
-    rows = [assess(catalog, e, observed[e.name], known) for e in ctx.entries]
-    text = render_json(catalog, rows) if ctx.args.format == "json" else render_markdown(catalog, rows)
-    return CommandOutput(text, exit_code(rows))

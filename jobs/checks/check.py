@@ -1,4 +1,4 @@
-"""`secret-origin check`: the offline CI check (seed items 462-9 and 462-21).
+"""`secret-origin check`: the offline CI check (docs/design.md#checks).
 
 Inputs are the catalog, any number of Helm values files (tagged with an environment) and directories
 of rendered manifests; the output is linter-style text, JSON or SARIF. Exit 1 when any error-level
@@ -7,15 +7,14 @@ rule fires, 0 otherwise (the runner has already exited 2 for an invalid catalog)
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from jobs.checks import rules
+from jobs.checks.eso_rules import check_manifests
 from jobs.checks.manifests import load_manifests
 from jobs.checks.rules import Finding, Level
 from jobs.checks.sarif import render_sarif
@@ -38,49 +37,14 @@ class ValuesFile:
         return rules.is_production_tag(self.environment)
 
 
-def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
-    """`--placeholder-pattern`, shared by check, smoke and audit."""
-    parser.add_argument(
-        "--placeholder-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--values",
-        action="append",
-        default=[],
-        metavar="[ENV=]FILE",
-        help="a Helm values file, tagged with its environment (untagged: the catalog's environment); "
-        "repeatable. Files tagged production/prod are checked for fixtures and placeholders",
-    )
-    parser.add_argument(
-        "--manifests",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="rendered manifests (e.g. `helm template` output), searched recursively; repeatable",
-    )
-    parser.add_argument(
-        "--fixtures-from",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="CATALOG",
-        help="another catalog (e.g. the dev one) whose fixtures also count as known placeholders; repeatable",
-    )
-    add_placeholder_argument(parser)
-    parser.add_argument(
-        "--no-builtin-placeholders",
-        action="store_true",
-        help="use only the --placeholder-pattern expressions",
-    )
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+@dataclass(frozen=True)
+class CheckOptions:
+    values: tuple[str, ...] = ()  # [ENV=]FILE
+    manifests: tuple[Path, ...] = ()
+    fixtures_from: tuple[Path, ...] = ()
+    placeholder_patterns: tuple[str, ...] = ()
+    builtin_placeholders: bool = True
+    format: str = "text"
 
 
 def parse_values_argument(text: str, default_environment: str) -> ValuesFile:
@@ -88,16 +52,6 @@ def parse_values_argument(text: str, default_environment: str) -> ValuesFile:
     if sep and environment and "/" not in environment and not Path(text).exists():
         return ValuesFile(environment, Path(path))
     return ValuesFile(default_environment, Path(text))
-
-
-def compile_patterns(patterns: Sequence[str]) -> None:
-    for n, pattern in enumerate(patterns, 1):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"--placeholder-pattern #{n} is not a valid regular expression: {exc.msg}"
-            ) from None
 
 
 def _other_catalogs(paths: Sequence[Path]) -> list[Catalog]:
@@ -110,26 +64,25 @@ def _other_catalogs(paths: Sequence[Path]) -> list[Catalog]:
     return catalogs
 
 
-def run_check(catalog: Catalog, args: argparse.Namespace) -> list[Finding]:
+def run_check(catalog: Catalog, options: CheckOptions) -> list[Finding]:
     """Every finding of every rule, in a stable order."""
-    compile_patterns(args.placeholder_pattern)
-    catalogs = [catalog, *_other_catalogs(args.fixtures_from)]
+    catalogs = [catalog, *_other_catalogs(options.fixtures_from)]
     fixtures = rules.known_fixtures(catalogs)
     register_secrets(f.value for f in fixtures)  # defence in depth: no output can carry one
-    patterns = rules.placeholders(args.placeholder_pattern, builtin=not args.no_builtin_placeholders)
+    patterns = rules.placeholders(options.placeholder_patterns, builtin=options.builtin_placeholders)
     raw = load_documents(read_text(Path(catalog.path)), catalog.path)
     raw_catalog = raw[0] if raw and isinstance(raw[0], LineDict) else None
 
     findings: list[Finding] = []
     findings.extend(rules.check_classification(catalog))
     findings.extend(rules.check_production_catalog(catalog, raw_catalog))
-    for values in (parse_values_argument(v, catalog.environment) for v in args.values):
+    for values in (parse_values_argument(v, catalog.environment) for v in options.values):
         text = read_text(values.path)
         scalars = list(iter_scalars(text, str(values.path)))
         if values.production:
             findings.extend(rules.check_production_values(str(values.path), scalars, fixtures, patterns))
-    if args.manifests:
-        findings.extend(rules.check_manifests(catalog, load_manifests(args.manifests)))
+    if options.manifests:
+        findings.extend(check_manifests(catalog, load_manifests(options.manifests)))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.rule.id, f.message))
 
 
@@ -166,13 +119,13 @@ def render_json(findings: Sequence[Finding], exit_code: int) -> str:
     return json.dumps(payload, indent=2)
 
 
-def execute(catalog: Catalog, args: argparse.Namespace) -> CommandOutput:
-    findings = run_check(catalog, args)
+def execute(catalog: Catalog, options: CheckOptions) -> CommandOutput:
+    findings = run_check(catalog, options)
     failed = any(f.level is Level.ERROR for f in findings)
     exit_code = int(ExitCode.ENTRY_FAILED if failed else ExitCode.CONVERGED)
-    if args.format == "json":
+    if options.format == "json":
         text = render_json(findings, exit_code)
-    elif args.format == "sarif":
+    elif options.format == "sarif":
         text = render_sarif(findings, Path.cwd())
     else:
         text = render_text(findings)

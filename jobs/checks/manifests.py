@@ -1,10 +1,10 @@
 """The External Secrets Operator objects of rendered manifests, and the Vault paths they touch.
 
-Path resolution follows ESO's Vault provider (CONTRACTS §4.5): the store's `path` is the KV mount,
-`remoteRef.key` (ExternalSecret) or `remoteRef.remoteKey` (PushSecret) the key below it; a key that
-already starts with `<mount>/` or `<mount>/data/` is de-duplicated. A store that is not in the
-manifests is assumed to be the catalog's KV v2 mount; a store that is there but not a Vault store is
-not a Vault path at all.
+Path resolution follows ESO's Vault provider (docs/design.md#external-secrets-operator): the store's
+`path` is the KV mount, `remoteRef.key` (ExternalSecret) or `remoteRef.remoteKey` (PushSecret) the
+key below it; a key that already starts with `<mount>/` or `<mount>/data/` is de-duplicated. A store
+that is not in the manifests is assumed to be the catalog's KV v2 mount; a store that is there but not
+a Vault store is not a Vault path at all.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ def parse_push_secret(obj: Mapping[str, Any], where: Location) -> PushSecret:
         where=where,
         stores=stores,
         remote_keys=tuple(keys),
-        update_policy=_str(spec.get("updatePolicy")) or "Replace",  # the CRD default [CONTRACTS §4.4]
+        update_policy=_str(spec.get("updatePolicy"))
+        or "Replace",  # the CRD default (docs/design.md#external-secrets-operator)
     )
 
 

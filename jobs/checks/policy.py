@@ -1,7 +1,7 @@
 """`secret-origin policy --for JOB`: the least-privilege Vault policy (HCL) one job needs for a catalog.
 
 Exactly the KV v2 paths and capabilities the job's `VaultClient` calls use, per key, nothing broader
-[CONTRACTS §5.3, §5.4]: `read` (GET data) → `read` on `<mount>/data/<key>`; a check-and-set data write →
+(docs/design.md#vault-kv-v2): `read` (GET data) → `read` on `<mount>/data/<key>`; a check-and-set data write →
 `create` (new key, e.g. a fixture with cas=0) and `update` (existing key) on `<mount>/data/<key>`; a
 custom_metadata write (POST metadata) → `create`/`update` on `<mount>/metadata/<key>`. Token lookup-self
 (used to tell a dead token from a missing policy) is in Vault's `default` policy.
@@ -17,6 +17,11 @@ from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.model import CommandOutput, ExitCode
 
 JOBS: Final = ("client-patcher", "vault-bootstrap", "smoke", "audit")
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    job: str  # one of JOBS
 
 
 @dataclass(frozen=True)

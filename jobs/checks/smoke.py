@@ -1,4 +1,4 @@
-"""`secret-origin smoke`: live check that cluster-managed secrets are real (seed items 462-10, 462-19).
+"""`secret-origin smoke`: live check that cluster-managed secrets are real (docs/design.md#checks).
 
 Every cluster-managed entry's Vault key must exist and must not hold a fixture: not marked as one in
 custom_metadata, not equal to any fixture the catalog declares, not matching a placeholder pattern.
@@ -9,32 +9,23 @@ refreshed yet. Exit 1 lists the offenders.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jobs.checks import rules
-from jobs.checks.check import add_placeholder_argument
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
-from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.clients.kube import KubeClient
-from jobs.core.clients.vault import KvRead, VaultClient
-from jobs.core.model import Action, EntryResult, RunReport
-from jobs.core.runner import RunContext, fail_all, process_entries
-from jobs.core.settings import VaultSettings, load_settings
+from jobs.core.catalog import Catalog, Consumer, SecretEntry
+from jobs.core.model import Action, EntryResult
+from jobs.core.observed import KvRead
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--consumers",
-        action="store_true",
-        help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
-    )
-    add_placeholder_argument(parser)
+@dataclass(frozen=True)
+class SmokeOptions:
+    consumers: bool = False  # also compare each consumer's synced Secret with Vault
+    placeholder_patterns: tuple[str, ...] = ()
 
 
 def digest(value: str | bytes) -> bytes:
@@ -47,6 +38,10 @@ class Known:
 
     fixtures: tuple[rules.KnownFixture, ...]
     patterns: tuple[rules.Placeholder, ...]
+
+    @classmethod
+    def of(cls, catalog: Catalog, placeholder_patterns: Sequence[str]) -> Known:
+        return cls(rules.known_fixtures([catalog]), rules.placeholders(placeholder_patterns))
 
     def why_placeholder(self, value: str) -> str | None:
         fixture = next((f for f in self.fixtures if f.value == value), None)
@@ -132,48 +127,14 @@ def selected(entries: Iterable[SecretEntry], consumers: bool) -> tuple[SecretEnt
     return tuple(e for e in entries if e.origin.cluster_managed or (consumers and e.consumers))
 
 
-def check_entry(
-    ctx: RunContext,
-    vault: VaultClient,
-    kube: KubeClient | None,
-    known: Known,
-    entry: SecretEntry,
+def vault_outcome(
+    entry: SecretEntry, current: KvRead, consumers_checked: bool, problems: Sequence[str]
 ) -> EntryResult:
-    catalog = ctx.catalog
-    field_name = catalog.vault.field
-    current = vault.read(catalog.vault.kv_mount, entry.name)
-    problems = []
-    if entry.origin.cluster_managed:
-        offence = decide_vault(entry, current, field_name, known)
-        if offence:
-            problems.append(offence)
-    value = current.value(field_name) if current.exists and not current.deleted else None
-    if kube is not None and entry.consumers:
-        if value is None:
-            problems.append("consumers not compared: no value in Vault")
-        else:
-            reader = kube
-            vault_digest = digest(value)
-            for consumer in entry.consumers:
-                obj = reader.get_external_secret_object(consumer.namespace, consumer.name)
-                keys = consumer_keys(obj, catalog.vault.kv_mount, entry.name, field_name)
-                target = parse_external_secret(obj, Location("cluster", 1)).target
-                synced = reader.read_secret_data(consumer.namespace, target) if keys else None
-                state = decide_consumer(
-                    consumer,
-                    target=target,
-                    keys=keys,
-                    synced=synced,
-                    vault_digest=vault_digest,
-                    vault_version=current.version,
-                    known=known,
-                )
-                if state:
-                    problems.append(state)
+    """The entry's result from its Vault key and the consumer problems found. Pure."""
     if problems:
         return EntryResult(entry.name, Action.FAILED, "; ".join(problems), current.version or None)
     consumers = (
-        f", {len(entry.consumers)} consumer(s) in sync" if kube is not None and entry.consumers else ""
+        f", {len(entry.consumers)} consumer(s) in sync" if consumers_checked and entry.consumers else ""
     )
     origin = "" if entry.origin.cluster_managed else "external: "
     return EntryResult(
@@ -182,28 +143,3 @@ def check_entry(
         f"ok: {origin}v{current.version}, {writer(current)}{consumers}",
         current.version,
     )
-
-
-def execute(ctx: RunContext) -> RunReport:
-    rules_patterns = rules.placeholders(ctx.args.placeholder_pattern)
-    known = Known(rules.known_fixtures([ctx.catalog]), rules_patterns)
-    entries = selected(ctx.entries, ctx.args.consumers)
-    skipped = [
-        EntryResult(e.name, Action.SKIPPED, "external: not cluster-managed (vault-bootstrap mirrors AKV)")
-        for e in ctx.entries
-        if e not in entries
-    ]
-    vault = VaultClient(load_settings(VaultSettings), ctx.retry)
-    kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.args.consumers else None
-    try:
-        try:
-            vault.login()
-        except Exception as exc:  # noqa: BLE001 - a run-level failure fails every entry
-            return fail_all(ctx, ctx.entries, exc)
-        report = process_entries(ctx, entries, lambda e: check_entry(ctx, vault, kube, known, e))
-    finally:
-        if kube is not None:
-            kube.close()
-    order = {e.name: n for n, e in enumerate(ctx.entries)}
-    results = sorted(report.results + tuple(skipped), key=lambda r: order.get(r.name, len(order)))
-    return dataclasses.replace(report, results=tuple(results))

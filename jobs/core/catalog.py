@@ -1,4 +1,4 @@
-"""The catalog: the classification matrix as code (SPEC §2).
+"""The catalog: the classification matrix as code (docs/design.md#the-catalog).
 
 `load_catalog(path)` parses and validates one YAML file and raises `CatalogError` carrying every
 problem at once, each naming the file, the entry (index and name) and the field. Unknown keys are
@@ -250,7 +250,8 @@ class Catalog(_Strict):
 
     @property
     def fixtures_active(self) -> bool:
-        """Fixtures are written only when enabled and never in production (SPEC §6)."""
+        """Fixtures are written only when enabled and never in production
+        (docs/design.md#rules-that-never-bend)."""
         return self.fixtures.enabled and not self.is_production
 
     def line_of(self, index: int) -> int:

@@ -8,6 +8,10 @@ payload, because either may hold a secret.
 
 from __future__ import annotations
 
+from typing import Final
+
+from jobs.core.logs import redact
+
 
 class ClientError(Exception):
     """Base class: something a remote system said or failed to say."""
@@ -55,3 +59,45 @@ class Permanent(ClientError):
 
 class ConfigError(Exception):
     """Bad invocation, catalog or settings: exit 2 before any server is contacted."""
+
+
+# -- the one HTTP status table ---------------------------------------------------------------------
+# Each client handles its vendor's quirks first (Vault's sealed 503 and CAS 400, Key Vault's
+# SecretDisabled 403, Kubernetes' "API not served" 404) and then maps every other status here.
+_BY_STATUS: Final[dict[int, tuple[type[ClientError], str]]] = {
+    401: (Unauthorized, "unauthorized"),
+    403: (PermissionDenied, "permission denied"),
+    404: (NotFound, "not found"),
+    409: (Conflict, "conflict"),
+}
+
+
+def is_transient_status(status: int) -> bool:
+    """Worth retrying: request timeout, throttled, or a server-side failure."""
+    return status in (408, 429) or status >= 500
+
+
+def from_status(
+    system: str,
+    status: int,
+    what: str,
+    detail: str = "",
+    *,
+    reason: str = "",
+    retry_after: float | None = None,
+    hint: str = "",
+) -> ClientError:
+    """The error for an HTTP status. `reason` is the service's short code ("Forbidden"), `detail` its
+    message — never a body that could hold a secret; `hint` is appended, e.g. which role is missing."""
+    label = f"{status} {reason}".strip() + (f": {detail}" if detail else "")
+    if is_transient_status(status):
+        return Transient(system, f"{what}: server busy or failing ({label}){hint}", retry_after)
+    kind, words = _BY_STATUS.get(status, (Permanent, "rejected"))
+    return kind(system, f"{what}: {words} ({label}){hint}")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one-line, redacted reason an entry or run failed."""
+    if isinstance(exc, ClientError):
+        return redact(str(exc))
+    return redact(f"unexpected {type(exc).__name__}: {exc}")

@@ -1,4 +1,5 @@
-"""The custom_metadata every writer records with a value (SPEC §4 "Metadata"), read by smoke and audit."""
+"""The custom_metadata every writer records with a value, read by smoke and audit
+(docs/design.md#metadata-keys)."""
 
 from __future__ import annotations
 

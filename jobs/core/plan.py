@@ -1,23 +1,17 @@
-"""Pure planning for one Vault key, and the thin apply that performs it.
+"""Pure planning for one Vault key: what to write, decided from what was observed.
 
-`plan_sync` (authority value -> Vault) and `plan_fixture` (placeholder into an absent key) decide
-from what was observed, with no I/O, so they are table-tested. `apply_plan` executes a plan with
-check-and-set; `converge` wraps read -> plan -> apply and, on a CAS conflict, re-reads and re-plans
-instead of retrying blindly.
+`plan_sync` (authority value -> Vault) and `plan_fixture` (placeholder into an absent key) do no I/O
+and are table-tested. `jobs.core.apply` is the one place a `KvPlan` meets Vault.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from jobs.core import metadata as md
-from jobs.core.clients.vault import KvRead, VaultClient
-from jobs.core.errors import Conflict
-from jobs.core.model import DRY_RUN, Action, EntryResult
-
-_REPLANS: Final = 3
+from jobs.core.model import Action
+from jobs.core.observed import KvRead
 
 
 @dataclass(frozen=True)
@@ -90,57 +84,4 @@ def plan_fixture(current: KvRead, field_name: str, fixture: str, ours: Mapping[s
         Action.SKIPPED,
         "holds a real value; a fixture never overwrites it",
         current_version=current.version,
-    )
-
-
-@dataclass
-class Applied:
-    result: EntryResult
-    new_version: int | None = None  # set only when a new version was written
-    observed: KvRead | None = field(default=None, repr=False)
-
-
-def apply_plan(vault: VaultClient, mount: str, plan: KvPlan, *, dry_run: bool) -> Applied:
-    """Execute one plan: data first (CAS), then metadata, so a refused CAS never stamps our
-    metadata on somebody else's value."""
-    if dry_run or not plan.writes:
-        version = plan.current_version + 1 if plan.write_data is not None else plan.current_version
-        reason = (
-            f"{DRY_RUN} would be {plan.action.value}: {plan.reason}"
-            if dry_run and plan.writes
-            else plan.reason
-        )
-        return Applied(EntryResult(plan.name, plan.action, reason, version or None, dry_run=dry_run))
-    version = plan.current_version
-    if plan.write_data is not None:
-        version = vault.write(mount, plan.name, plan.write_data, cas=plan.cas)
-    if plan.write_metadata is not None:
-        vault.write_metadata(mount, plan.name, plan.write_metadata)
-    return Applied(
-        EntryResult(plan.name, plan.action, plan.reason, version or None),
-        new_version=version if plan.write_data is not None else None,
-    )
-
-
-def converge(
-    vault: VaultClient,
-    mount: str,
-    name: str,
-    decide: Callable[[KvRead], KvPlan],
-    *,
-    dry_run: bool,
-    first: KvRead | None = None,
-) -> Applied:
-    """Read -> plan -> apply; on a CAS conflict (another writer won) read again and re-plan.
-    `first` is a read the caller already made (saves a round trip); later attempts always re-read."""
-    for attempt in range(_REPLANS):
-        current = first if attempt == 0 and first is not None else vault.read(mount, name)
-        try:
-            applied = apply_plan(vault, mount, decide(current), dry_run=dry_run)
-        except Conflict:
-            continue
-        applied.observed = current
-        return applied
-    raise Conflict(
-        "vault", f"write {mount}/data/{name}: lost the check-and-set race {_REPLANS} times in a row"
     )

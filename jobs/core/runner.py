@@ -1,6 +1,6 @@
-"""What every entrypoint shares: the common flags and exit codes (SPEC §4), catalog loading before
-anything is contacted, SIGTERM handling, the per-entry loop that catches at the entry boundary, and
-the single summary."""
+"""What every entrypoint shares: the common flags and exit codes (docs/design.md#exit-codes),
+catalog loading before anything is contacted, the frozen run context, SIGTERM handling, the per-entry
+loop that catches at the entry boundary, and the single summary."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any, Generic, TypeVar
 
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
-from jobs.core.errors import ClientError, ConfigError
+from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import redact, setup_logging
-from jobs.core.model import Action, CommandOutput, EntryResult, ExitCode, RunReport
-from jobs.core.report import render
+from jobs.core.model import Action, EntryResult, ExitCode, Outcome, RunReport
 from jobs.core.retry import Deadline, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -64,42 +64,55 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass
-class RunContext:
+OptionsT = TypeVar("OptionsT")
+OtherT = TypeVar("OtherT")
+
+
+@dataclass(frozen=True)
+class RunContext(Generic[OptionsT]):
+    """Everything a run is given, decided at the door; `options` are the job's own typed flags."""
+
     job: str
-    args: argparse.Namespace
+    options: OptionsT
     catalog: Catalog
     entries: tuple[SecretEntry, ...]
     log_format: str
+    dry_run: bool
     deadline: Deadline
     interrupt: threading.Event
     retry: RetryPolicy
-    warnings: list[str] = field(default_factory=list)
 
-    @property
-    def dry_run(self) -> bool:
-        return bool(self.args.dry_run)
+    def with_options(self, job: str, options: OtherT) -> RunContext[OtherT]:
+        """The same run, for one subcommand with its own options (e.g. `secret-origin smoke`)."""
+        return RunContext(
+            job,
+            options,
+            self.catalog,
+            self.entries,
+            self.log_format,
+            self.dry_run,
+            self.deadline,
+            self.interrupt,
+            self.retry,
+        )
 
-    def report(self, results: Iterable[EntryResult], interrupted: bool = False) -> RunReport:
+    def report(
+        self, results: Iterable[EntryResult], interrupted: bool = False, warnings: Iterable[str] = ()
+    ) -> RunReport:
         return RunReport(
             job=self.job,
             results=tuple(results),
             interrupted=interrupted or self.interrupt.is_set(),
             dry_run=self.dry_run,
-            warnings=tuple(self.warnings),
+            warnings=tuple(warnings),
         )
 
 
-def failure_reason(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return redact(str(exc))
-    return redact(f"unexpected {type(exc).__name__}: {exc}")
-
-
 def process_entries(
-    ctx: RunContext,
+    ctx: RunContext[Any],
     entries: Sequence[SecretEntry],
     handle: Callable[[SecretEntry], EntryResult],
+    warnings: Iterable[str] = (),
 ) -> RunReport:
     """Run `handle` per entry. One bad entry yields `failed` and the loop goes on; SIGTERM or the
     deadline stop new entries from starting (those are reported as skipped, and the run exits 1)."""
@@ -120,14 +133,16 @@ def process_entries(
             log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
             result = EntryResult(entry.name, Action.FAILED, reason)
         results.append(result)
-    return ctx.report(results, interrupted=bool(stopped_because))
+    return ctx.report(results, interrupted=bool(stopped_because), warnings=warnings)
 
 
-def fail_all(ctx: RunContext, entries: Sequence[SecretEntry], exc: BaseException) -> RunReport:
+def fail_all(
+    ctx: RunContext[Any], entries: Sequence[SecretEntry], exc: BaseException, warnings: Iterable[str] = ()
+) -> RunReport:
     """A run-level failure (e.g. Vault login refused): every entry fails with the same reason."""
     reason = failure_reason(exc)
     log.error("run failed before processing entries", extra={"error": reason})
-    return ctx.report(EntryResult(e.name, Action.FAILED, reason) for e in entries)
+    return ctx.report((EntryResult(e.name, Action.FAILED, reason) for e in entries), warnings=warnings)
 
 
 def _install_sigterm(interrupt: threading.Event) -> None:
@@ -140,60 +155,72 @@ def _install_sigterm(interrupt: threading.Event) -> None:
         signal.signal(signal.SIGTERM, on_sigterm)
 
 
-Execute = Callable[[RunContext], RunReport | CommandOutput]
+def no_options(args: argparse.Namespace) -> None:
+    """For a job without flags of its own."""
+    return None
+
+
+def _entries(
+    catalog: Catalog, only: Sequence[str], select: Callable[[Catalog], tuple[SecretEntry, ...]] | None
+) -> tuple[SecretEntry, ...]:
+    unknown = sorted(set(only) - {e.name for e in catalog.secrets})
+    if unknown:
+        raise ConfigError(f"--only names not in {catalog.path}: {', '.join(unknown)}")
+    selected = select(catalog) if select else catalog.secrets
+    return tuple(e for e in selected if not only or e.name in set(only))
+
+
+def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Catalog | None:
+    """The catalog, or None after printing why (exit 2 before any server is contacted)."""
+    if args.catalog is None:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: --catalog or ${CATALOG_ENV} is required", file=sys.stderr)
+        return None
+    try:
+        return load_catalog(args.catalog)
+    except CatalogError as exc:
+        print(redact(str(exc)), file=sys.stderr)
+        return None
 
 
 def run_main(
     job: str,
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
-    execute: Execute,
+    execute: Callable[[RunContext[OptionsT]], Outcome],
     select: Callable[[Catalog], tuple[SecretEntry, ...]] | None = None,
+    *,
+    options: Callable[[argparse.Namespace], OptionsT] = no_options,  # type: ignore[assignment]
 ) -> int:
     """Parse, validate the catalog (exit 2 before any contact), run, print one summary, exit code."""
     args = parser.parse_args(argv)
     log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
     setup_logging(log_format)
-    if args.catalog is None:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: --catalog or ${CATALOG_ENV} is required", file=sys.stderr)
+    catalog = _load(parser, args)
+    if catalog is None:
         return ExitCode.BAD_INVOCATION
-    try:
-        catalog = load_catalog(args.catalog)
-    except CatalogError as exc:
-        print(redact(str(exc)), file=sys.stderr)
-        return ExitCode.BAD_INVOCATION
-    unknown = sorted(set(args.only) - {e.name for e in catalog.secrets})
-    if unknown:
-        print(
-            f"{parser.prog}: error: --only names not in {catalog.path}: {', '.join(unknown)}", file=sys.stderr
-        )
-        return ExitCode.BAD_INVOCATION
-    selected = select(catalog) if select else catalog.secrets
-    entries = tuple(e for e in selected if not args.only or e.name in set(args.only))
     interrupt = threading.Event()
-    _install_sigterm(interrupt)
     deadline = Deadline(args.deadline)
-    ctx = RunContext(
-        job=job,
-        args=args,
-        catalog=catalog,
-        entries=entries,
-        log_format=log_format,
-        deadline=deadline,
-        interrupt=interrupt,
-        retry=RetryPolicy(deadline=deadline, interrupt=interrupt),
-    )
     try:
-        report = execute(ctx)
+        entries = _entries(catalog, args.only, select)
+        ctx = RunContext(
+            job=job,
+            options=options(args),
+            catalog=catalog,
+            entries=entries,
+            log_format=log_format,
+            dry_run=bool(args.dry_run),
+            deadline=deadline,
+            interrupt=interrupt,
+            retry=RetryPolicy(deadline=deadline, interrupt=interrupt),
+        )
+        _install_sigterm(interrupt)
+        outcome = execute(ctx)
     except ConfigError as exc:
         print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.BAD_INVOCATION
     except Exception as exc:  # noqa: BLE001 - a crash outside the entry loop: no raw traceback
         print(f"{parser.prog}: error: {failure_reason(exc)}", file=sys.stderr)
         return ExitCode.ENTRY_FAILED
-    if isinstance(report, CommandOutput):
-        print(redact(report.text), flush=True)
-        return report.exit_code
-    print(render(report, log_format), flush=True)
-    return report.exit_code
+    print(redact(outcome.render(log_format)), flush=True)
+    return outcome.exit_code

@@ -1,4 +1,5 @@
-"""Connection settings from the environment, under the ecosystem's own variable names (SPEC §3).
+"""Connection settings from the environment, under the ecosystem's own variable names
+(docs/design.md#settings-and-credentials).
 
 Credentials are `SecretStr` and never come from the catalog. A missing or invalid variable becomes a
 `ConfigError` naming the variable — never a stack trace.

@@ -14,8 +14,9 @@ import pytest
 
 from emulators.azure import AzureEmulator
 from jobs.core.clients import azure_kv
-from jobs.core.clients.azure_kv import AkvValue, AzureKeyVaultClient
+from jobs.core.clients.azure_kv import AzureKeyVaultClient
 from jobs.core.errors import ClientError, ConfigError, NotFound, PermissionDenied, Transient, Unauthorized
+from jobs.core.observed import AkvValue
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import AzureSettings
 

@@ -3,19 +3,17 @@ so a value that a concurrent run's rotation killed is never written over the liv
 
 from __future__ import annotations
 
-import argparse
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from jobs.client_patcher import Patcher
+from jobs.core.apply import KvTarget
 from jobs.core.catalog import load_catalog
 from jobs.core.clients.keycloak import KeycloakClient
 from jobs.core.clients.vault import VaultClient
 from jobs.core.model import Action
-from jobs.core.retry import Deadline, RetryPolicy
-from jobs.core.runner import RunContext
+from jobs.core.retry import RetryPolicy
 from jobs.core.settings import KeycloakSettings, VaultSettings
+from jobs.patcher.run import Patcher
 from lab.client_patcher_stack import (
     KC_SA_CLIENT,
     KC_SA_SECRET,
@@ -58,19 +56,10 @@ def test_losing_the_cas_race_rereads_keycloak_instead_of_writing_a_dead_secret(
             stack,
             VaultSettings.model_validate({"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token}),
         )
-        ctx = RunContext(
-            job="client-patcher",
-            args=argparse.Namespace(dry_run=False, rotate=[]),
-            catalog=catalog,
-            entries=catalog.secrets,
-            log_format="json",
-            deadline=Deadline(None),
-            interrupt=threading.Event(),
-            retry=RetryPolicy(),
-        )
+        target = KvTarget(vault, catalog.vault.kv_mount, dry_run=False)
         keycloak.login()
         try:
-            result = Patcher(ctx, keycloak, vault, None, frozenset()).sync(catalog.secrets[0])
+            result = Patcher(keycloak, target, None, catalog.vault.field).sync(catalog.secrets[0])
         finally:
             keycloak.close()
         version, value, _ = stack.vault_state(SPEC.name)

@@ -14,11 +14,12 @@ import pytest
 import trustme
 
 from emulators.keycloak import KeycloakEmulator
-from jobs.core.clients.keycloak import KeycloakClient, usable_secret_problem
+from jobs.core.clients.keycloak import KeycloakClient
 from jobs.core.errors import ClientError, NotFound, PermissionDenied, Unauthorized, Unreachable
 from jobs.core.logs import TextFormatter
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import KeycloakSettings
+from jobs.patcher.decide import usable_secret_problem
 
 SA_SECRET = "sa-secret-0123456789abcdef"
 ADMIN_PASSWORD = "admin-password-42"

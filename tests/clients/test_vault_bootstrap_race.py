@@ -3,13 +3,14 @@ so a concurrent run that copied a newer AKV version is never overwritten with th
 
 from __future__ import annotations
 
-import argparse
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from jobs.bootstrap.decide import select
+from jobs.bootstrap.run import Options, bootstrap
 from jobs.core import metadata as md
 from jobs.core.catalog import load_catalog
 from jobs.core.clients.azure_kv import AzureKeyVaultClient
@@ -18,7 +19,6 @@ from jobs.core.model import Action
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.runner import RunContext
 from jobs.core.settings import AzureSettings, VaultSettings
-from jobs.vault_bootstrap import bootstrap, select
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
 
@@ -66,10 +66,11 @@ def test_losing_the_cas_race_rereads_akv_instead_of_writing_an_older_version(sta
     akv = AzureKeyVaultClient(stack.emulator.vault_url, AzureSettings(), RetryPolicy(initial_wait=0.01))  # type: ignore[call-arg]
     ctx = RunContext(
         job="vault-bootstrap",
-        args=argparse.Namespace(dry_run=False, verify=False, concurrency=1),
+        options=Options(verify=False, concurrency=1),
         catalog=catalog,
         entries=select(catalog),
         log_format="json",
+        dry_run=False,
         deadline=Deadline(None),
         interrupt=threading.Event(),
         retry=RetryPolicy(),

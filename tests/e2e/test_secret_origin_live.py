@@ -17,8 +17,9 @@ import yaml
 
 from emulators.kube import KubeEmulator
 from jobs.core import metadata as md
+from jobs.core.apply import KvTarget, converge
 from jobs.core.clients.vault import VaultClient
-from jobs.core.plan import converge, plan_sync
+from jobs.core.plan import plan_sync
 from jobs.core.settings import VaultSettings
 from lab.client_patcher_stack import ClientPatcherStack, assert_no_secret_in
 from lab.openbao import OpenBao
@@ -58,7 +59,12 @@ def write_like_client_patcher(vault: VaultClient, mount: str, name: str, client_
         keycloak_realm="ameide",
         keycloak_client_id=client_id,
     )
-    converge(vault, mount, name, lambda kv: plan_sync(kv, "value", value, ours, "keycloak"), dry_run=False)
+    converge(
+        vault.read(mount, name),
+        lambda _: vault.read(mount, name),
+        lambda kv: plan_sync(kv, "value", value, ours, "keycloak"),
+        KvTarget(vault, mount, dry_run=False),
+    )
 
 
 def write_like_pushsecret(client: hvac.Client, mount: str, name: str, value: str) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from jobs.core import metadata as md
+from jobs.core.apply import KvTarget, converge
 from jobs.core.clients.vault import VaultClient
-from jobs.core.plan import converge, plan_sync
+from jobs.core.plan import plan_sync
 from jobs.core.settings import VaultSettings
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
@@ -181,11 +182,10 @@ def test_fixture_run_racing_a_client_patcher_style_writer_never_leaves_the_fixtu
         while not stop.is_set():
             for name in reversed(names):
                 converge(
-                    writer,
-                    stack.mount,
-                    name,
+                    writer.read(stack.mount, name),
+                    lambda _, n=name: writer.read(stack.mount, n),
                     lambda kv, n=name: plan_sync(kv, "value", f"real-secret-{n}", ours, "keycloak"),
-                    dry_run=False,
+                    KvTarget(writer, stack.mount, dry_run=False),
                 )
 
     thread = threading.Thread(target=client_patcher, daemon=True)

@@ -24,7 +24,7 @@ from lab.vault_proxy import (
     VaultProxy,
     unavailable,
 )
-from tests.support.openbao import OpenBao
+from lab.openbao import OpenBao
 
 HEALTH = "/v1/sys/health"
 

@@ -7,8 +7,8 @@ import pytest
 from jobs.checks import audit, policy, rules, smoke
 from jobs.core import metadata as md
 from jobs.core.catalog import Consumer, parse_catalog
-from jobs.core.clients.vault import KvRead
 from jobs.core.errors import Unreachable
+from jobs.core.observed import KvRead
 
 CATALOG = """\
 environment: ENV

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.client_patcher import (
-    build_parser,
+from jobs.client_patcher import build_parser
+from jobs.core import metadata as md
+from jobs.core.catalog import SecretEntry
+from jobs.core.eso import is_zero_duration
+from jobs.core.model import Action
+from jobs.core.observed import ExternalSecretState
+from jobs.patcher.decide import (
     consumer_warning,
-    decide_consumer,
     decide_force_sync_target,
+    decide_refresh,
     decide_rotation,
     force_sync_value,
     metadata_for,
 )
-from jobs.core import metadata as md
-from jobs.core.catalog import SecretEntry
-from jobs.core.clients.kube import ExternalSecretState
-from jobs.core.eso import is_zero_duration
-from jobs.core.model import Action
 
 OURS_KEYCLOAK = md.stamp(origin="service-generated", authority="keycloak", fixture="false")
 OURS_FIXTURE = md.stamp(origin="fixture", authority="fixture", fixture="true")
@@ -86,7 +86,7 @@ def test_force_sync_value_is_the_vault_version_never_a_hash_or_time() -> None:
 def test_consumer_is_patched_only_when_its_annotation_differs(
     state: ExternalSecretState, patch: bool
 ) -> None:
-    plan = decide_consumer(state, 7)
+    plan = decide_refresh(state, 7)
     assert plan.patch is patch
     assert plan.value == "v7"
     assert plan.consumer == "ns/es"

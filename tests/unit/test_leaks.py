@@ -24,13 +24,11 @@ from jobs import secret_origin
 from jobs.checks import audit, rules, smoke
 from jobs.checks.yamlsrc import iter_scalars, load_documents
 from jobs.core.catalog import CatalogError, Consumer, parse_catalog
-from jobs.core.clients import azure_kv, keycloak, vault
-from jobs.core.clients.vault import KvRead
-from jobs.core.errors import ConfigError
+from jobs.core.clients import azure_errors, keycloak_errors, vault
+from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
-from jobs.core.report import render
-from jobs.core.runner import failure_reason
+from jobs.core.observed import KvRead
 from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
 
 # A federated service-account JWT (header.payload.signature): every segment is part of the secret.
@@ -220,7 +218,7 @@ def test_entra_error_that_echoes_the_assertion_prints_no_part_of_it() -> None:
         message=f"Microsoft Entra ID error '(invalid_client) AADSTS50027: Invalid JWT token {JWT}. "
         "Trace ID: 1 Correlation ID: 2'"
     )
-    reason = failure_reason(azure_kv.translate(exc, "list secrets (page 1)"))
+    reason = failure_reason(azure_errors.translate(exc, "list secrets (page 1)"))
     assert "AADSTS50027" in reason
     for segment in JWT.split("."):
         assert segment not in reason
@@ -228,7 +226,7 @@ def test_entra_error_that_echoes_the_assertion_prints_no_part_of_it() -> None:
 
 def test_entra_error_without_an_echo_keeps_its_code() -> None:
     exc = ClientAuthenticationError(message="AADSTS700213: No matching federated identity record found.")
-    assert "AADSTS700213" in str(azure_kv.translate(exc, "get secret x"))
+    assert "AADSTS700213" in str(azure_errors.translate(exc, "get secret x"))
 
 
 def test_keycloak_error_echoing_the_form_body_prints_no_password() -> None:
@@ -239,7 +237,7 @@ def test_keycloak_error_echoing_the_form_body_prints_no_password() -> None:
         401, json={"error": "invalid_grant", "error_description": f"Invalid user credentials: {form}"}
     )
     reason = failure_reason(
-        keycloak._status_error(response, "POST /realms/master/protocol/openid-connect/token")
+        keycloak_errors.status_error(response, "POST /realms/master/protocol/openid-connect/token")
     )
     assert "invalid_grant" in reason
     assert "w0rd" not in reason and "Adm1n" not in reason
@@ -250,7 +248,7 @@ def test_keycloak_error_detail_is_redacted_before_it_is_truncated() -> None:
     register_secret(secret)
     description = "x" * 180 + f" {secret} " + "y" * 100
     response = httpx.Response(500, json={"error": "unknown_error", "error_description": description})
-    reason = failure_reason(keycloak._status_error(response, "GET /admin/realms/r/clients"))
+    reason = failure_reason(keycloak_errors.status_error(response, "GET /admin/realms/r/clients"))
     assert "Zq9-kc" not in reason and "tail-7731" not in reason
 
 
@@ -283,7 +281,7 @@ def _report_with(value: str) -> RunReport:
 def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
     value = "Zq9-plain-summary-secret"
     register_secret(value)
-    text = render(_report_with(value), fmt)
+    text = _report_with(value).render(fmt)
     assert "Zq9" not in text
     if fmt == "json":
         assert json.loads(text)["exitCode"] == 1
@@ -292,13 +290,13 @@ def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
 def test_text_summary_masks_repr_and_json_forms() -> None:
     value = 'Zq9-"sum"-\u00fcn\u00ef\\code'
     register_secret(value)
-    assert "Zq9" not in render(_report_with(value), "text")
+    assert "Zq9" not in _report_with(value).render("text")
 
 
 def test_json_summary_masks_repr_and_json_forms() -> None:
     value = 'Zq9-"sum"-\u00fcn\u00ef\\code'
     register_secret(value)
-    assert "Zq9" not in render(_report_with(value), "json")
+    assert "Zq9" not in _report_with(value).render("json")
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])

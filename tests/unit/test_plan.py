@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.core import metadata as md
-from jobs.core.clients.vault import KvRead
 from jobs.core.model import Action
+from jobs.core.observed import KvRead
 from jobs.core.plan import holds_fixture, plan_fixture, plan_sync
 
 OURS = md.stamp(origin="external", authority="azure-key-vault", fixture="false", akv_version="v2")

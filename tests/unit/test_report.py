@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import json
 
-from jobs.core.model import Action, EntryResult, ExitCode, RunReport
-from jobs.core.report import render_json, render_text
+from jobs.core.model import Action, EntryResult, ExitCode, RunReport, render_json, render_text
 
 
 def report(*results: EntryResult, interrupted: bool = False) -> RunReport:

@@ -6,13 +6,7 @@ from typing import Any
 
 import pytest
 
-from jobs.core import metadata as md
-from jobs.core.catalog import Catalog, SecretEntry
-from jobs.core.clients.azure_kv import AkvListing, AkvSecretInfo, AkvValue
-from jobs.core.clients.vault import KvRead
-from jobs.core.errors import NotFound, Transient
-from jobs.core.model import Action
-from jobs.vault_bootstrap import (
+from jobs.bootstrap.decide import (
     AkvObservation,
     AkvState,
     Policy,
@@ -27,6 +21,11 @@ from jobs.vault_bootstrap import (
     with_fetched,
     with_refetched,
 )
+from jobs.core import metadata as md
+from jobs.core.catalog import Catalog, SecretEntry
+from jobs.core.errors import NotFound, Transient
+from jobs.core.model import Action
+from jobs.core.observed import AkvListing, AkvSecretInfo, AkvValue, KvRead
 
 NOW = 1_800_000_000
 CREATED = NOW - 3600

@@ -5,8 +5,9 @@
   trust store comes from `REQUESTS_CA_BUNDLE`, which azure-core's requests transport honours. Never a
   stored client secret.
 - Listing: `list_secrets` pages through `GET /secrets` once per run. A list item carries the current
-  version's attributes (`enabled`, `nbf`, `exp`, `created`, `managed`) but **no version id** (CONTRACTS
-  §2.3: the list `id` has no version), so change detection uses `created` (see `jobs.vault_bootstrap`).
+  version's attributes (`enabled`, `nbf`, `exp`, `created`, `managed`) but **no version id**
+  (docs/design.md#azure-key-vault: the list `id` has no version), so change detection uses `created`
+  (see `jobs.bootstrap.decide`).
   The `Date` header of the last list page is kept as the vault's own clock at listing time.
 - Values: `fetch_values` GETs only the names it is given, concurrently with a small bounded pool. Every
   value is registered with the log redaction filter the moment it arrives.
@@ -28,94 +29,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
 from azure.core.pipeline import PipelineResponse
 from azure.identity import WorkloadIdentityCredential
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
+from jobs.core.clients.azure_errors import SYSTEM, translate
 from jobs.core.errors import (
     ClientError,
     ConfigError,
-    NotFound,
     Permanent,
-    PermissionDenied,
     Transient,
-    Unauthorized,
-    Unreachable,
 )
-from jobs.core.logs import redact, register_secret
-from jobs.core.retry import RetryPolicy, parse_retry_after
+from jobs.core.logs import register_secret
+from jobs.core.observed import AkvListing, AkvSecretInfo, AkvValue
+from jobs.core.retry import RetryPolicy
 from jobs.core.settings import AzureSettings
 
 log = logging.getLogger(__name__)
-SYSTEM: Final = "azure-key-vault"
-PAGE_SIZE: Final = 25  # the service maximum (CONTRACTS §2.2)
+PAGE_SIZE: Final = 25  # the service maximum (docs/design.md#azure-key-vault)
 DEFAULT_CONCURRENCY: Final = 8
 MAX_CONCURRENCY: Final = 10
-_AADSTS: Final = re.compile(r"AADSTS\d+: [^.]*\.")
-_AKV_CODE: Final = re.compile(r"AKV\d+|\[[A-Za-z]+\]")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AkvSecretInfo:
-    """One list item: the current version's attributes, without its value or version id."""
-
-    name: str  # as Key Vault spells it (names are case-insensitive in the service)
-    enabled: bool
-    created: int | None  # Unix seconds of the current version's creation
-    not_before: int | None = None
-    expires: int | None = None
-    managed: bool = False  # backs a Key Vault certificate
-
-    def unusable_reason(self, now: float) -> str | None:
-        """Why this secret counts as missing, or None when it may be read."""
-        if not self.enabled:
-            return "disabled"
-        if self.expires is not None and self.expires <= now:
-            return "expired"
-        if self.not_before is not None and self.not_before > now:
-            return "not yet valid (nbf in the future)"
-        if self.managed:
-            return "backs a Key Vault certificate (managed)"
-        return None
-
-
-@dataclass(frozen=True)
-class AkvListing:
-    secrets: dict[str, AkvSecretInfo]  # key: lower-cased name
-    server_time: int | None  # the vault's `Date` at the last list page, Unix seconds
-
-    def get(self, name: str) -> AkvSecretInfo | None:
-        return self.secrets.get(name.lower())
-
-
-@dataclass(frozen=True)
-class AkvValue:
-    name: str
-    version: str
-    created: int | None
-    value: str = field(repr=False)
-    info: AkvSecretInfo | None = None  # the attributes of the version that was read
 
 
 def _unix(value: datetime | None) -> int | None:
@@ -131,84 +73,6 @@ def _info(name: str, props: SecretProperties) -> AkvSecretInfo:
         expires=_unix(props.expires_on),
         managed=bool(props.managed),
     )
-
-
-def _retry_after(exc: HttpResponseError) -> float | None:
-    response = exc.response
-    if response is None:
-        return None
-    headers: Mapping[str, str] = getattr(response, "headers", None) or {}
-    for name, unit in (("Retry-After", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
-        seconds = parse_retry_after(headers.get(name), unit=unit)
-        if seconds is not None:
-            return seconds
-    return None
-
-
-def _service_code(exc: HttpResponseError) -> str:
-    error = exc.error
-    if error is None:
-        return ""
-    inner = getattr(error, "innererror", None)
-    inner_code = inner.get("code") if isinstance(inner, dict) else None
-    return str(inner_code or error.code or "")
-
-
-def _auth_detail(exc: ClientAuthenticationError) -> str:
-    text = redact(str(exc.message or exc))  # before any cut: a prefix of a value is a leak too
-    found = _AADSTS.search(text)
-    if found:
-        return found.group(0)
-    if "not configured to acquire tokens for tenant" in text:
-        return "the vault's challenge names another tenant than AZURE_TENANT_ID"
-    code = _AKV_CODE.search(text)
-    if code:
-        return f"Key Vault refused the access token ({code.group(0)})"
-    return "authentication failed"
-
-
-def translate(exc: BaseException, operation: str) -> ClientError:
-    """Map an azure-core / azure-identity exception to our taxonomy (no body, no value)."""
-    what = operation
-    if isinstance(exc, ClientError):
-        return exc
-    if isinstance(exc, ClientAuthenticationError):
-        # 401 from Key Vault for a token the SDK still believed valid, or an Entra error on the token POST.
-        return Unauthorized(SYSTEM, f"{what}: {_auth_detail(exc)}")
-    if isinstance(exc, ResourceNotFoundError):
-        return NotFound(SYSTEM, f"{what}: not found (404 {_service_code(exc) or 'NotFound'})")
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code or 0
-        code = _service_code(exc)
-        label = f"{status} {code}".strip()
-        if status == 403 and code == "SecretDisabled":
-            return NotFound(SYSTEM, f"{what}: disabled ({label})")
-        if status == 403:
-            return PermissionDenied(SYSTEM, f"{what}: permission denied ({label})")
-        if status == 401:
-            return Unauthorized(SYSTEM, f"{what}: unauthorized ({label})")
-        if status in (408, 429) or status >= 500:
-            return Transient(SYSTEM, f"{what}: {label}", retry_after=_retry_after(exc))
-        return Permanent(SYSTEM, f"{what}: rejected ({label})")
-    if isinstance(exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError):
-        return Unreachable(SYSTEM, f"{what}: timed out")
-    if isinstance(exc, ServiceRequestError) and "SSL" in str(exc):
-        return Unreachable(SYSTEM, f"{what}: TLS verification failed (is REQUESTS_CA_BUNDLE the vault's CA?)")
-    if isinstance(exc, ServiceRequestError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})")
-    if isinstance(exc, ServiceResponseError):
-        return Transient(SYSTEM, f"{what}: no complete response ({type(exc).__name__})")
-    if isinstance(exc, ValueError) and "challenge resource" in str(exc):
-        return Permanent(
-            SYSTEM,
-            f"{what}: the vault's challenge resource does not match its host (emulators on loopback "
-            "addresses need AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false)",
-        )
-    if isinstance(exc, OSError):
-        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}: {exc.strerror or 'I/O error'}")
-    if isinstance(exc, AzureError):
-        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
-    return Permanent(SYSTEM, f"{what}: unexpected {type(exc).__name__}")
 
 
 class _Pause:

@@ -3,8 +3,9 @@
 Configuration is the in-cluster service account when running in a pod, else `KUBECONFIG` (or
 `~/.kube/config`). The ExternalSecret API version is discovered once per client: `external-secrets.io/v1`
 (ESO >= 0.17 serves nothing older), falling back to `v1beta1` only when the cluster does not serve v1
-(trap 10). `annotate_force_sync` sends a JSON merge patch on `metadata.annotations` — the custom-object
-default content type, which leaves every other annotation alone.
+(docs/design.md#traps, trap 10). `annotate_force_sync` sends a JSON merge patch on
+`metadata.annotations` — the custom-object default content type, which leaves every other annotation
+alone.
 
 `ApiException` and urllib3 errors leave this module only as `jobs.core.errors` classes, carrying the
 object's namespace/name and the API server's `reason` and `message` (a Status never holds a secret).
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import kubernetes.client
@@ -31,41 +31,21 @@ from kubernetes.config.config_exception import ConfigException
 from jobs.core.errors import (
     ClientError,
     ConfigError,
-    Conflict,
     NotFound,
     Permanent,
-    PermissionDenied,
-    Transient,
-    Unauthorized,
     Unreachable,
+    from_status,
 )
 from jobs.core.eso import ESO_GROUP
 from jobs.core.logs import register_secret
+from jobs.core.observed import FORCE_SYNC, ExternalSecretState
 from jobs.core.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 SYSTEM: Final = "kubernetes"
 ES_PLURAL: Final = "externalsecrets"
 PREFERRED_VERSIONS: Final = ("v1", "v1beta1")
-FORCE_SYNC: Final = "force-sync"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ExternalSecretState:
-    """What client-patcher needs to know about one consumer."""
-
-    namespace: str
-    name: str
-    api_version: str
-    resource_version: str
-    refresh_interval: str | None  # as written in spec (None: ESO's default, 1h)
-    refresh_policy: str | None  # None: ESO's default, Periodic
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def force_sync(self) -> str | None:
-        return self.annotations.get(FORCE_SYNC)
 
 
 def _status_body(exc: ApiException) -> dict[str, Any]:
@@ -87,21 +67,12 @@ def _translate(exc: Exception, what: str) -> ClientError:
         body = _status_body(exc)
         reason = str(body.get("reason") or exc.reason or "")
         message = str(body.get("message") or "")
-        detail = f"{status} {reason}".strip() + (f": {message}" if message else "")
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
-        if status == 401:
-            return Unauthorized(SYSTEM, f"{what}: unauthorized ({detail})")
-        if status == 403:
-            return PermissionDenied(SYSTEM, f"{what}: forbidden ({detail})")
-        if status == 404:
-            if not (details or {}).get("name"):  # trap 10: the version or CRD is not served
-                return NotFound(SYSTEM, f"{what}: API not served ({detail})")
-            return NotFound(SYSTEM, f"{what}: not found ({detail})")
-        if status == 409:
-            return Conflict(SYSTEM, f"{what}: conflict ({detail})")
-        if status == 429 or status >= 500:
-            return Transient(SYSTEM, f"{what}: server busy or failing ({detail})", _retry_after(exc))
-        return Permanent(SYSTEM, f"{what}: rejected ({detail})")
+        if status == 404 and not (details or {}).get("name"):
+            # The version or the CRD is not served (docs/design.md#traps, trap 10).
+            label = f"{status} {reason}".strip() + (f": {message}" if message else "")
+            return NotFound(SYSTEM, f"{what}: API not served ({label})")
+        return from_status(SYSTEM, status, what, message, reason=reason, retry_after=_retry_after(exc))
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return Unreachable(SYSTEM, f"{what}: timed out")
     if isinstance(exc, urllib3.exceptions.HTTPError):

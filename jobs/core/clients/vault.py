@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import hvac
@@ -23,15 +22,15 @@ import requests
 from jobs.core.errors import (
     ClientError,
     Conflict,
-    NotFound,
     Permanent,
     PermissionDenied,
     Sealed,
-    Transient,
     Unauthorized,
     Unreachable,
+    from_status,
 )
 from jobs.core.logs import redact, register_secret, register_secrets
+from jobs.core.observed import KvRead
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import VaultSettings
 
@@ -42,26 +41,6 @@ T = TypeVar("T")
 _RELOGIN_MARGIN: Final = 0.1
 
 
-@dataclass(frozen=True)
-class KvRead:
-    """What Vault holds at one key. An absent key is a normal result (`exists=False`, version 0)."""
-
-    mount: str
-    name: str
-    exists: bool
-    version: int  # current version; 0 when the key has no metadata
-    data: Mapping[str, str] = field(default_factory=dict, repr=False)  # fields of the current version
-    custom_metadata: Mapping[str, str] = field(default_factory=dict)
-    deleted: bool = False  # the current version is soft-deleted or destroyed
-
-    @property
-    def path(self) -> str:
-        return f"{self.mount}/{self.name}"
-
-    def value(self, field_name: str) -> str | None:
-        return self.data.get(field_name)
-
-
 def _first_error(exc: hvac.exceptions.VaultError) -> str:
     errors = getattr(exc, "errors", None) or []
     # Redact before reshaping: a multi-line value (a PEM key) only matches in its original form.
@@ -69,35 +48,42 @@ def _first_error(exc: hvac.exceptions.VaultError) -> str:
     return text.strip() or "no detail"
 
 
+# hvac raises one exception class per HTTP status (hvac.utils.raise_for_error).
+_STATUS_OF: Final[dict[type[hvac.exceptions.VaultError], int]] = {
+    hvac.exceptions.InvalidRequest: 400,
+    hvac.exceptions.Unauthorized: 401,
+    hvac.exceptions.Forbidden: 403,
+    hvac.exceptions.InvalidPath: 404,
+    hvac.exceptions.UnsupportedOperation: 405,
+    hvac.exceptions.PreconditionFailed: 412,
+    hvac.exceptions.RateLimitExceeded: 429,
+    hvac.exceptions.InternalServerError: 500,
+    hvac.exceptions.VaultNotInitialized: 501,
+    hvac.exceptions.BadGateway: 502,
+    hvac.exceptions.VaultDown: 503,
+}
+
+
 def _translate(exc: Exception, operation: str, path: str) -> ClientError:
+    """Vault's quirks first (sealed 503, a dead token's 403, a CAS 400), then the status table."""
     what = f"{operation} {path}"
     if isinstance(exc, requests.Timeout):
         return Unreachable(SYSTEM, f"{what}: timed out")
     if isinstance(exc, requests.ConnectionError):
         return Unreachable(SYSTEM, f"{what}: cannot connect")
-    if isinstance(exc, hvac.exceptions.VaultDown):
+    if not isinstance(exc, hvac.exceptions.VaultError):
+        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
+    status = _STATUS_OF.get(type(exc))
+    detail = _first_error(exc)
+    if status == 503:
         return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
-    if isinstance(exc, hvac.exceptions.Forbidden):
-        detail = _first_error(exc)
-        if "invalid token" in detail or "token expired" in detail:
-            return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
-        return PermissionDenied(SYSTEM, f"{what}: permission denied (403)")
-    if isinstance(exc, hvac.exceptions.Unauthorized):
-        return Unauthorized(SYSTEM, f"{what}: unauthorized (401)")
-    if isinstance(exc, hvac.exceptions.InvalidRequest):
-        detail = _first_error(exc)
-        if "check-and-set" in detail:
-            return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
-        return Permanent(SYSTEM, f"{what}: rejected (400: {detail})")
-    if isinstance(exc, hvac.exceptions.InvalidPath):
-        return NotFound(SYSTEM, f"{what}: not found (404)")
-    if isinstance(exc, hvac.exceptions.RateLimitExceeded | hvac.exceptions.InternalServerError):
-        return Transient(SYSTEM, f"{what}: server error ({type(exc).__name__})")
-    if isinstance(exc, hvac.exceptions.BadGateway):
-        return Transient(SYSTEM, f"{what}: bad gateway (502)")
-    if isinstance(exc, hvac.exceptions.VaultError):
-        return Permanent(SYSTEM, f"{what}: unexpected response ({type(exc).__name__}: {_first_error(exc)})")
-    return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
+    if status == 403 and ("invalid token" in detail or "token expired" in detail):
+        return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
+    if status == 400 and "check-and-set" in detail:
+        return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
+    if status is None:
+        return Permanent(SYSTEM, f"{what}: unexpected response ({type(exc).__name__}: {detail})")
+    return from_status(SYSTEM, status, what, "" if status in (401, 403, 404) else detail)
 
 
 class _DeadlineSession(requests.Session):

@@ -1,0 +1,255 @@
+"""vault-bootstrap's I/O: observe everything first, then one converge per entry.
+
+1. Vault login; list Azure Key Vault once (paged); warn about AKV secrets whose names map to
+   cluster-managed entries (the value is never fetched).
+2. One Vault read per entry that can be written (value, version and custom_metadata in one request).
+3. Fetch only the AKV values that are needed, concurrently: an entry is skipped when its recorded
+   `akv-fingerprint` proves Vault still holds the AKV version it copied (`--verify` fetches everything).
+4. Per entry, `jobs.core.apply.converge` decides (`jobs.bootstrap.decide`, pure) and applies with
+   check-and-set; after a lost race it observes both sides again — Vault, and that entry's AKV value,
+   since the winner may be a concurrent run that copied a newer AKV version (never written over with
+   ours).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Final
+
+from jobs.bootstrap.decide import (
+    AkvObservation,
+    AkvState,
+    Policy,
+    Seen,
+    anti_patterns,
+    decide_seen,
+    needs_fetch,
+    observe_akv,
+    policy_of,
+    with_fetched,
+    with_refetched,
+)
+from jobs.core import metadata as md
+from jobs.core.apply import Converged, KvTarget, converge
+from jobs.core.catalog import Origin, SecretEntry
+from jobs.core.clients.azure_kv import DEFAULT_CONCURRENCY, AzureKeyVaultClient
+from jobs.core.clients.vault import VaultClient
+from jobs.core.errors import ClientError, ConfigError, failure_reason
+from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
+from jobs.core.observed import AkvListing, AkvValue, KvRead
+from jobs.core.runner import RunContext, process_entries
+from jobs.core.session import login_or_fail_all, open_vault
+from jobs.core.settings import AzureSettings, load_settings
+
+log = logging.getLogger(__name__)
+JOB: Final = "vault-bootstrap"
+
+
+@dataclass(frozen=True)
+class Options:
+    verify: bool = False  # fetch every AKV value, even when the fingerprint proves it unchanged
+    concurrency: int = DEFAULT_CONCURRENCY  # parallel AKV value reads
+
+
+Context = RunContext[Options]
+Listing = AkvListing | ClientError | None
+
+
+@dataclass(frozen=True)
+class Observed:
+    vault: Mapping[str, KvRead | ClientError]
+    akv: Mapping[str, AkvObservation]
+    warnings: tuple[str, ...] = ()
+
+
+def open_akv(ctx: Context) -> tuple[AzureKeyVaultClient | None, tuple[str, ...]]:
+    """The Key Vault client, or None when this run needs none. Missing settings are a bad invocation
+    when external entries are selected; otherwise only the anti-pattern check is lost (a warning)."""
+    config = ctx.catalog.azure_key_vault
+    if config is None:
+        return None, ()
+    try:
+        settings = load_settings(AzureSettings)
+        client = AzureKeyVaultClient(config.url, settings, ctx.retry, concurrency=ctx.options.concurrency)
+    except ConfigError as exc:
+        if any(e.origin is Origin.EXTERNAL for e in ctx.entries):
+            raise
+        return None, (f"anti-pattern check skipped: {exc}",)
+    return client, ()
+
+
+def list_akv(ctx: Context, akv: AzureKeyVaultClient | None) -> tuple[Listing, tuple[str, ...]]:
+    if akv is None:
+        return None, ()
+    try:
+        listing = akv.list_secrets()
+    except ClientError as exc:
+        log.error("cannot list Azure Key Vault", extra={"error": failure_reason(exc)})  # noqa: TRY400
+        return exc, (f"anti-pattern check not done: {failure_reason(exc)}",)
+    found = anti_patterns(ctx.catalog, listing)
+    for warning in found:
+        log.warning(warning)
+    return listing, tuple(found)
+
+
+def _classify(ctx: Context, listing: Listing) -> dict[str, AkvObservation]:
+    """Each external entry's AKV name, classified from the listing alone."""
+    catalog = ctx.catalog
+    now = (
+        float(listing.server_time) if isinstance(listing, AkvListing) and listing.server_time else time.time()
+    )
+    cluster_managed = {
+        catalog.akv_name(e).lower(): e.name for e in catalog.secrets if e.origin.cluster_managed
+    }
+    found = {}
+    for entry in ctx.entries:
+        if entry.origin is not Origin.EXTERNAL:
+            continue
+        akv_name = catalog.akv_name(entry)
+        if isinstance(listing, AkvListing):
+            found[entry.name] = observe_akv(akv_name, listing, now, cluster_managed)
+        else:
+            reason = str(listing) if listing is not None else "no Azure Key Vault client"
+            found[entry.name] = AkvObservation(akv_name, AkvState.UNKNOWN, reason)
+    return found
+
+
+def _read_vault(ctx: Context, vault: VaultClient, policy: Policy) -> dict[str, KvRead | ClientError]:
+    """One Vault read per entry that can be written (until SIGTERM or the deadline)."""
+    reads: dict[str, KvRead | ClientError] = {}
+    for entry in ctx.entries:
+        if ctx.interrupt.is_set() or ctx.deadline.expired():
+            break
+        if entry.origin is not Origin.EXTERNAL and not (entry.fixture is not None and policy.fixtures_active):
+            continue  # nothing can be written: no Vault read
+        try:
+            reads[entry.name] = vault.read(ctx.catalog.vault.kv_mount, entry.name)
+        except ClientError as exc:
+            reads[entry.name] = exc
+    return reads
+
+
+def observe(
+    ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None, listing: Listing, policy: Policy
+) -> Observed:
+    akv_seen = _classify(ctx, listing)
+    reads = _read_vault(ctx, vault, policy)
+    failed_reads = [exc for exc in reads.values() if isinstance(exc, ClientError)]
+    # Each entry reports its own failure; this line survives even when the deadline then stops the
+    # entries from being processed, so the cause is never lost.
+    warnings: tuple[str, ...] = ()
+    if failed_reads:
+        first = failure_reason(failed_reads[0])
+        warnings = (f"Vault could not be read for {len(failed_reads)} entries; first: {first}",)
+    wanted = {
+        name: obs.akv_name
+        for name, obs in akv_seen.items()
+        if isinstance(current := reads.get(name), KvRead)
+        and needs_fetch(obs, current, policy.field, verify=ctx.options.verify)
+    }
+    if akv is not None and wanted:
+        fetched = akv.fetch_values(wanted.values())
+        for name, akv_name in wanted.items():
+            akv_seen[name] = with_fetched(akv_seen[name], fetched.get(akv_name.lower()))
+    log.info(
+        "observed",
+        extra={"entries": len(ctx.entries), "vault_reads": len(reads), "akv_values_fetched": len(wanted)},
+    )
+    return Observed(reads, akv_seen, warnings)
+
+
+def heal_fixture_marker(vault: VaultClient, mount: str, entry: SecretEntry, seeded_version: int) -> str:
+    """Data is written before metadata, so a writer landing between our fixture write and our metadata
+    write would have its real value stamped `fixture: true`. Check once; correct the marker if so."""
+    now = vault.read(mount, entry.name)
+    if now.version == seeded_version or not md.is_fixture_marked(now.custom_metadata):
+        return ""
+    ours = md.stamp(origin=entry.origin.value, authority=entry.origin.authority, fixture="false")
+    vault.write_metadata(mount, entry.name, md.merged(now.custom_metadata, ours))
+    return f"; a concurrent writer replaced it at once (v{now.version}), fixture marker removed"
+
+
+def refetch(akv: AzureKeyVaultClient | None, obs: AkvObservation | None) -> AkvObservation | None:
+    """GET the latest AKV version again, for a re-plan. Only a value that was read from AKV is read
+    again: no other observation leads to writing an AKV value."""
+    if akv is None or obs is None or obs.state is not AkvState.PRESENT or obs.value is None:
+        return obs
+    try:
+        outcome: AkvValue | ClientError = akv.get_value(obs.akv_name)
+    except ClientError as exc:
+        outcome = exc
+    return with_refetched(obs, outcome, time.time())
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """One run's clients and observations; `handle` converges one entry."""
+
+    vault: VaultClient
+    akv: AzureKeyVaultClient | None
+    policy: Policy
+    observed: Observed
+    target: KvTarget
+
+    def seen(self, entry: SecretEntry) -> Seen:
+        current = self.observed.vault.get(entry.name)
+        if isinstance(current, ClientError):
+            raise current
+        if current is None and (entry.origin is Origin.EXTERNAL or self.policy.fixtures_active):
+            current = self.vault.read(self.target.mount, entry.name)  # not observed before an interruption
+        return Seen(current, self.observed.akv.get(entry.name))
+
+    def observe_again(self, entry: SecretEntry, seen: Seen) -> Seen:
+        """After a lost CAS race: Vault again, and the AKV value again (the winner may be a concurrent
+        run that copied a newer AKV version)."""
+        return Seen(self.vault.read(self.target.mount, entry.name), refetch(self.akv, seen.akv))
+
+    def handle(self, entry: SecretEntry) -> EntryResult:
+        done = converge(
+            self.seen(entry),
+            partial(self.observe_again, entry),
+            partial(decide_seen, entry, self.policy),
+            self.target,
+        )
+        result = self.healed(entry, done)
+        if self.target.dry_run and done.plan.writes:
+            log.info("%s %s would be %s: %s", DRY_RUN, entry.name, done.plan.action.value, done.plan.reason)
+        elif result.action in (Action.WRITTEN, Action.SEEDED_FIXTURE):
+            extra = {"entry": entry.name, "vault_version": result.vault_version}
+            log.info("%s %s", entry.name, result.action.value, extra=extra)
+        return result
+
+    def healed(self, entry: SecretEntry, done: Converged[Seen]) -> EntryResult:
+        result, seeded = done.applied.result, done.applied.new_version
+        if result.action is not Action.SEEDED_FIXTURE or seeded is None:
+            return result
+        note = heal_fixture_marker(self.vault, self.target.mount, entry, seeded)
+        return replace(result, reason=result.reason + note) if note else result
+
+
+def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None) -> RunReport:
+    """The run, with the clients `execute` built (and closes)."""
+    refused = login_or_fail_all(ctx, ctx.entries, vault)
+    if refused is not None:
+        return refused
+    listing, listed_warnings = list_akv(ctx, akv)
+    policy = policy_of(ctx.catalog, listing.server_time if isinstance(listing, AkvListing) else None)
+    observed = observe(ctx, vault, akv, listing, policy)
+    target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
+    run = Bootstrap(vault, akv, policy, observed, target)
+    return process_entries(ctx, ctx.entries, run.handle, warnings=listed_warnings + observed.warnings)
+
+
+def execute(ctx: Context) -> RunReport:
+    vault = open_vault(ctx.retry)
+    akv, warnings = open_akv(ctx)
+    try:
+        report = bootstrap(ctx, vault, akv)
+    finally:
+        if akv is not None:
+            akv.close()
+    return replace(report, warnings=warnings + report.warnings)

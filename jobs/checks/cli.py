@@ -1,0 +1,114 @@
+"""The command line of `secret-origin`: each subcommand's flags, and their parsing at the door into
+the frozen option objects the commands take (a bad flag is a bad invocation: exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from jobs.checks.audit import FORMATS as AUDIT_FORMATS
+from jobs.checks.audit import AuditOptions
+from jobs.checks.check import FORMATS, CheckOptions
+from jobs.checks.policy import JOBS, PolicyOptions
+from jobs.checks.smoke import SmokeOptions
+from jobs.core.errors import ConfigError
+
+Command = CheckOptions | SmokeOptions | AuditOptions | PolicyOptions
+
+
+def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
+    """`--placeholder-pattern`, shared by check, smoke and audit."""
+    parser.add_argument(
+        "--placeholder-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="a regular expression of placeholder values (repeatable; added to the built-in ones)",
+    )
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--values",
+        action="append",
+        default=[],
+        metavar="[ENV=]FILE",
+        help="a Helm values file, tagged with its environment (untagged: the catalog's environment); "
+        "repeatable. Files tagged production/prod are checked for fixtures and placeholders",
+    )
+    parser.add_argument(
+        "--manifests",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="rendered manifests (e.g. `helm template` output), searched recursively; repeatable",
+    )
+    parser.add_argument(
+        "--fixtures-from",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="CATALOG",
+        help="another catalog (e.g. the dev one) whose fixtures also count as known placeholders; repeatable",
+    )
+    add_placeholder_argument(parser)
+    parser.add_argument(
+        "--no-builtin-placeholders",
+        action="store_true",
+        help="use only the --placeholder-pattern expressions",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+
+
+def add_smoke_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--consumers",
+        action="store_true",
+        help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
+    )
+    add_placeholder_argument(parser)
+
+
+def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=AUDIT_FORMATS, default="markdown")
+    add_placeholder_argument(parser)
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--for", dest="job", choices=JOBS, required=True)
+
+
+def compile_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    """The `--placeholder-pattern` expressions, once each is known to compile (else exit 2)."""
+    for n, pattern in enumerate(patterns, 1):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"--placeholder-pattern #{n} is not a valid regular expression: {exc.msg}"
+            ) from None
+    return tuple(patterns)
+
+
+def parse_check_options(args: argparse.Namespace) -> CheckOptions:
+    return CheckOptions(
+        values=tuple(args.values),
+        manifests=tuple(args.manifests),
+        fixtures_from=tuple(args.fixtures_from),
+        placeholder_patterns=compile_patterns(args.placeholder_pattern),
+        builtin_placeholders=not args.no_builtin_placeholders,
+        format=args.format,
+    )
+
+
+def parse_options(args: argparse.Namespace) -> Command:
+    if args.command == "check":
+        return parse_check_options(args)
+    if args.command == "smoke":
+        return SmokeOptions(bool(args.consumers), compile_patterns(args.placeholder_pattern))
+    if args.command == "audit":
+        return AuditOptions(args.format, compile_patterns(args.placeholder_pattern))
+    return PolicyOptions(args.job)

@@ -1,0 +1,116 @@
+"""What the clients return: frozen data with no vendor imports.
+
+These types sit below the clients so the pure decisions (`jobs.core.plan`, `jobs.bootstrap.decide`,
+`jobs.patcher.decide`, `jobs.checks`) can read them without loading a client library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+# The ExternalSecret annotation whose change makes ESO refresh at once
+# (docs/design.md#external-secrets-operator).
+FORCE_SYNC: Final = "force-sync"
+# The Keycloak client authenticator whose stored secret is what the client authenticates with.
+CLIENT_SECRET_AUTH: Final = "client-secret"
+
+
+@dataclass(frozen=True)
+class KvRead:
+    """What Vault holds at one key. An absent key is a normal result (`exists=False`, version 0)."""
+
+    mount: str
+    name: str
+    exists: bool
+    version: int  # current version; 0 when the key has no metadata
+    data: Mapping[str, str] = field(default_factory=dict, repr=False)  # fields of the current version
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False  # the current version is soft-deleted or destroyed
+
+    @property
+    def path(self) -> str:
+        return f"{self.mount}/{self.name}"
+
+    def value(self, field_name: str) -> str | None:
+        return self.data.get(field_name)
+
+
+@dataclass(frozen=True)
+class AkvSecretInfo:
+    """One Key Vault list item: the current version's attributes, without its value or version id."""
+
+    name: str  # as Key Vault spells it (names are case-insensitive in the service)
+    enabled: bool
+    created: int | None  # Unix seconds of the current version's creation
+    not_before: int | None = None
+    expires: int | None = None
+    managed: bool = False  # backs a Key Vault certificate
+
+    def unusable_reason(self, now: float) -> str | None:
+        """Why this secret counts as missing, or None when it may be read."""
+        if not self.enabled:
+            return "disabled"
+        if self.expires is not None and self.expires <= now:
+            return "expired"
+        if self.not_before is not None and self.not_before > now:
+            return "not yet valid (nbf in the future)"
+        if self.managed:
+            return "backs a Key Vault certificate (managed)"
+        return None
+
+
+@dataclass(frozen=True)
+class AkvListing:
+    secrets: dict[str, AkvSecretInfo]  # key: lower-cased name
+    server_time: int | None  # the vault's `Date` at the last list page, Unix seconds
+
+    def get(self, name: str) -> AkvSecretInfo | None:
+        return self.secrets.get(name.lower())
+
+
+@dataclass(frozen=True)
+class AkvValue:
+    name: str
+    version: str
+    created: int | None
+    value: str = field(repr=False)
+    info: AkvSecretInfo | None = None  # the attributes of the version that was read
+
+
+@dataclass(frozen=True)
+class KeycloakClientInfo:
+    """The parts of a Keycloak ClientRepresentation that decide whether it has a usable secret."""
+
+    realm: str
+    id: str  # the UUID used in /clients/{id}/... paths
+    client_id: str
+    public: bool
+    bearer_only: bool
+    authenticator: str
+    enabled: bool
+    # The secret as the clients search returned it; None when Keycloak left it out (public and
+    # bearer-only clients) or masked it (an identity without manage-clients on Keycloak 26.8+).
+    listed_secret: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.realm}/{self.client_id}"
+
+
+@dataclass(frozen=True)
+class ExternalSecretState:
+    """What client-patcher needs to know about one consumer ExternalSecret."""
+
+    namespace: str
+    name: str
+    api_version: str
+    resource_version: str
+    refresh_interval: str | None  # as written in spec (None: ESO's default, 1h)
+    refresh_policy: str | None  # None: ESO's default, Periodic
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def force_sync(self) -> str | None:
+        return self.annotations.get(FORCE_SYNC)

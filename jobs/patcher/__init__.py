@@ -1,0 +1,1 @@
+"""client-patcher: Keycloak client secrets -> Vault KV v2 -> ESO force-sync."""
