@@ -347,11 +347,15 @@ class CatalogError(Exception):
         super().__init__(f"invalid catalog {path} ({len(problems)} problem(s)):\n" + "\n".join(lines))
 
 
+# Names shown in labels even when invalid: plain words, so a typo is easy to find. Anything else
+# (control characters that could forge a `file:line:` line, or base64-like text that may be a secret
+# pasted into the wrong field) is left out of the label.
+_SHOWN_NAME: Final = re.compile(r"[0-9A-Za-z _.-]{1,127}")
+
+
 def _shown_name(name: Any) -> str | None:
     """An entry's name as it may appear in a label: never one that could forge or garble a line."""
-    if isinstance(name, str) and 0 < len(name) <= 127 and name.isprintable():
-        return name
-    return None
+    return name if isinstance(name, str) and _SHOWN_NAME.fullmatch(name) else None
 
 
 def _entry_label(raw_secrets: Any, index: int) -> str:

@@ -34,6 +34,8 @@ MAX_SHOWN_PROBLEMS: Final = 50
 
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# Keys shown in messages: identifiers as people type them. Base64-like text (`+`, `=`) or anything with
+# control characters, spaces or quotes is not shown: it may be a value pasted where a key belongs.
 _SHOWN_KEY: Final = re.compile(r"[A-Za-z0-9_.$@/<>-]{1,64}")
 
 
@@ -286,9 +288,10 @@ def _input_error(exc: yaml.YAMLError, text: str) -> YamlInputError:
 
 
 def _documents(text: str, construct: bool) -> list[Any]:
-    loader = _Loader(text)
     documents: list[Any] = []
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters right here
         while loader.check_node():
             node = loader.get_node()
             if loader.duplicates:
@@ -299,7 +302,8 @@ def _documents(text: str, construct: bool) -> list[Any]:
     except RecursionError:
         raise YamlInputError([YamlProblem(1, "nested too deeply: refused")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
