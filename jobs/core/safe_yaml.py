@@ -288,6 +288,8 @@ def _input_error(exc: yaml.YAMLError, text: str) -> YamlInputError:
 
 
 def _documents(text: str, construct: bool) -> list[Any]:
+    if len(text) > MAX_BYTES:  # text that did not come through read_text (a ConfigMap value, a test)
+        raise _too_large(len(text.encode("utf-8", "surrogatepass")))
     documents: list[Any] = []
     loader: _Loader | None = None
     try:

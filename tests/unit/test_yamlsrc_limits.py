@@ -68,3 +68,29 @@ def test_device_values_file_is_refused() -> None:
 def test_line_dicts_still_carry_key_lines() -> None:
     (doc,) = load_documents("kind: Secret\nmetadata:\n  name: x\n", "m.yaml")
     assert doc.line_of("metadata") == 2 and doc["metadata"].line_of("name") == 3
+
+
+def test_oversized_text_is_refused_without_parsing() -> None:
+    text = "a: 1\n" + "# padding\n" * 450_000
+    assert "larger than 4 MiB" in str(config_error(lambda: load_documents(text, "m.yaml")))
+
+
+@pytest.mark.parametrize("where", ["catalog", "values", "manifests"])
+def test_check_exits_2_on_hostile_input_anywhere(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobs import secret_origin
+
+    catalog = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    extra = {
+        "catalog": ["--catalog", str(bomb)],
+        "values": ["--catalog", str(catalog), "--values", f"production={bomb}"],
+        "manifests": ["--catalog", str(catalog), "--manifests", str(tmp_path)],
+    }[where]
+    code = within(20, lambda: secret_origin.main(["check", *extra, "--log-format", "text"]))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{bomb}:6:" in err and "alias" in err
+    assert "Traceback" not in err
