@@ -1,8 +1,11 @@
-"""The catalog: the classification matrix as code (SPEC §2).
+"""The catalog: the classification matrix as code (docs/design.md#the-catalog).
 
 `load_catalog(path)` parses and validates one YAML file and raises `CatalogError` carrying every
-problem at once, each naming the file, the entry (index and name) and the field. Unknown keys are
-errors, so a typo can never be silently ignored. Nothing here performs network I/O.
+problem at once, each naming the file, the line of the offending key, the entry (index and name) and
+the field. Unknown keys are errors, so a typo can never be silently ignored. The file is read by
+`jobs.core.safe_yaml` (regular files, size, UTF-8, tags, nesting, aliases, duplicate keys); names and
+free text refuse control characters, and nothing from the file that could be a secret or forge a
+`file:line:` line is printed. Nothing here performs network I/O.
 """
 
 from __future__ import annotations
@@ -304,7 +307,8 @@ class Catalog(_Strict):
 
     @property
     def fixtures_active(self) -> bool:
-        """Fixtures are written only when enabled and never in production (SPEC §6)."""
+        """Fixtures are written only when enabled and never in production
+        (docs/design.md#rules-that-never-bend)."""
         return self.fixtures.enabled and not self.is_production
 
     def line_of(self, index: int) -> int:
