@@ -1,4 +1,9 @@
-"""YAML documents with line numbers, so every finding can say `file:line`."""
+"""YAML documents with line numbers, so every finding can say `file:line`.
+
+Values files and rendered manifests are read under the catalog's limits (jobs.core.safe_yaml): regular
+files only, at most 4 MiB, UTF-8, no explicit tags, bounded nesting and alias expansion, no duplicate
+keys. A refusal is a ConfigError naming the file and line; it never quotes the file's text.
+"""
 
 from __future__ import annotations
 
@@ -9,59 +14,36 @@ from typing import Any, Final
 
 import yaml
 
-from jobs.core.catalog import yaml_error_line, yaml_problem
+from jobs.core import safe_yaml
 from jobs.core.errors import ConfigError
+from jobs.core.safe_yaml import LineDict, YamlInputError
+
+__all__ = ["YAML_SUFFIXES", "LineDict", "Scalar", "iter_scalars", "load_documents", "read_text", "yaml_files"]
 
 YAML_SUFFIXES: Final = (".yaml", ".yml")
 
 
-class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers the 1-based line it starts on and the line of each key."""
-
-    line: int = 1
-    key_lines: dict[str, int]
-
-    def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[str(key)] = loader.construct_object(value_node, deep=True)
-        result.key_lines[str(key)] = key_node.start_mark.line + 1
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_problem(path: str, exc: yaml.YAMLError) -> ConfigError:
-    return ConfigError(f"{path}:{yaml_error_line(exc)}: not valid YAML: {yaml_problem(exc)}")
+def _config_error(path: str, exc: YamlInputError) -> ConfigError:
+    problems = exc.problems[: safe_yaml.MAX_SHOWN_PROBLEMS]
+    lines = [f"{path}:{p.line}: {p.message}" for p in problems]
+    if len(exc.problems) > len(problems):
+        lines.append(f"… and {len(exc.problems) - len(problems)} more")
+    return ConfigError("\n".join(lines))
 
 
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{path}: cannot read: {reason}") from None
+        return safe_yaml.read_text(path)
+    except YamlInputError as exc:
+        raise _config_error(str(path), exc) from None
 
 
 def load_documents(text: str, path: str) -> list[Any]:
     """Every document of a multi-document YAML stream (empty documents dropped)."""
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_LineLoader) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise _yaml_problem(path, exc) from None
+        return [doc for doc in safe_yaml.load_all(text) if doc is not None]
+    except YamlInputError as exc:
+        raise _config_error(path, exc) from None
 
 
 @dataclass(frozen=True)
@@ -77,12 +59,11 @@ class Scalar:
 def iter_scalars(text: str, path: str) -> Iterator[Scalar]:
     """Every scalar *value* (not key) of every document, with its line and dotted key path."""
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise _yaml_problem(path, exc) from None
+        documents = safe_yaml.compose_all(text)
+    except YamlInputError as exc:
+        raise _config_error(path, exc) from None
     for document in documents:
-        if document is not None:
-            yield from _walk(document, "")
+        yield from _walk(document, "")
 
 
 def _walk(node: yaml.Node, prefix: str) -> Iterator[Scalar]:

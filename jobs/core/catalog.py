@@ -1,21 +1,28 @@
 """The catalog: the classification matrix as code (docs/design.md#the-catalog).
 
 `load_catalog(path)` parses and validates one YAML file and raises `CatalogError` carrying every
-problem at once, each naming the file, the entry (index and name) and the field. Unknown keys are
-errors, so a typo can never be silently ignored. Nothing here performs network I/O.
+problem at once, each naming the file, the line of the offending key, the entry (index and name) and
+the field. Unknown keys are errors, so a typo can never be silently ignored. The file is read by
+`jobs.core.safe_yaml` (regular files, size, UTF-8, tags, nesting, aliases, duplicate keys); names and
+free text refuse control characters, and nothing from the file that could be a secret or forge a
+`file:line:` line is printed. Nothing here performs network I/O.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Self
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +34,8 @@ from pydantic import (
 )
 
 from jobs.core import metadata as md
+from jobs.core import safe_yaml
+from jobs.core.safe_yaml import LineDict, LineList, YamlInputError
 
 # Azure Key Vault secret names: 1-127 letters, digits and dashes. Every catalog name must be a valid
 # AKV name, which also makes it a valid single Vault path segment.
@@ -36,20 +45,60 @@ _K8S_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 PRODUCTION: Final = "production"
 
 
-_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# At most this many problems are printed; the rest are counted (a broken 75 KB file once printed 100 MB).
+MAX_PRINTED_PROBLEMS: Final = safe_yaml.MAX_SHOWN_PROBLEMS
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """The parser's complaint without the text it quotes: for `*x` or `!x` it names the token it found,
     which may be a secret from a values file or a fixture."""
-    problem = getattr(exc, "problem", None) or "parse error"
-    return _QUOTED.sub("'...'", str(problem))
+    return safe_yaml.yaml_problem(exc)
 
 
 def yaml_error_line(exc: yaml.YAMLError) -> int:
     """The 1-based line the parser stopped at (1 when it does not say)."""
-    mark = getattr(exc, "problem_mark", None)
-    return mark.line + 1 if mark is not None else 1
+    return safe_yaml.yaml_error_line(exc)
+
+
+# Unicode categories refused in names and free text: controls (newline, tab, ESC...), format characters
+# (bidi overrides), line/paragraph separators, surrogates, private use and unassigned code points. Any
+# of them could forge a `file:line:` line or rewrite a terminal when the text is printed.
+_UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in _UNPRINTABLE for char in value)
+
+
+def _plain_text(value: str) -> str:
+    if has_control_characters(value):
+        raise ValueError("must not contain control characters (newline, tab, escape, bidi overrides, ...)")
+    return value
+
+
+def _path_segment(value: str) -> str:
+    """A Keycloak realm: one URL path segment, so no '/' or '\\', and not '.' or '..'."""
+    if value in {".", ".."} or "/" in value or "\\" in value:
+        raise ValueError("must be one path segment: no '/' or '\\', and not '.' or '..'")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_plain_text)]
+Realm = Annotated[str, AfterValidator(_plain_text), AfterValidator(_path_segment)]
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    _plain_text(value)
+    wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+    if not value.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise ValueError(f"must be an {wanted} URL")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise ValueError(f"must be an {wanted} URL with a host")
+    return value
 
 
 def is_valid_name(value: str) -> bool:
@@ -84,7 +133,9 @@ def _to_str(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-RunId = Annotated[str, BeforeValidator(_to_str), Field(min_length=1, max_length=128)]
+RunId = Annotated[
+    str, BeforeValidator(_to_str), Field(min_length=1, max_length=128), AfterValidator(_plain_text)
+]
 
 
 class _Strict(BaseModel):
@@ -97,13 +148,15 @@ class Fixtures(_Strict):
 
 class VaultConfig(_Strict):
     kv_mount: str = Field("secret", alias="kvMount", min_length=1)
-    field: str = Field("value", min_length=1, max_length=256)
+    field: Text = Field("value", min_length=1, max_length=256)
 
     @field_validator("kv_mount")
     @classmethod
     def _mount(cls, value: str) -> str:
         if not _MOUNT_PATTERN.fullmatch(value):
             raise ValueError("must be a Vault mount path such as 'secret' (no leading or trailing '/')")
+        if any(segment in {".", ".."} for segment in value.split("/")):
+            raise ValueError("must not contain '.' or '..' path segments")
         return value
 
 
@@ -116,6 +169,7 @@ class AzureKeyVaultConfig(_Strict):
     def _https(cls, value: str) -> str:
         if not value.startswith("https://"):
             raise ValueError("must be an https:// URL (the Key Vault SDK refuses plain HTTP)")
+        _url(value, ("https",))
         return value if value.endswith("/") else value + "/"
 
     @field_validator("prefix")
@@ -128,14 +182,12 @@ class AzureKeyVaultConfig(_Strict):
 
 class KeycloakConfig(_Strict):
     url: str = Field(min_length=1)
-    auth_realm: str = Field("master", alias="authRealm", min_length=1)
+    auth_realm: Realm = Field("master", alias="authRealm", min_length=1)
 
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return _url(value, ("http", "https")).rstrip("/")
 
 
 class Rotation(_Strict):
@@ -143,8 +195,8 @@ class Rotation(_Strict):
 
 
 class KeycloakSource(_Strict):
-    realm: str = Field(min_length=1)
-    client_id: str = Field(alias="clientId", min_length=1)
+    realm: Realm = Field(min_length=1)
+    client_id: Text = Field(alias="clientId", min_length=1)
     rotate: Rotation | None = None
 
 
@@ -188,7 +240,12 @@ def origin_problems(item: Mapping[str, Any]) -> list[str]:
             if isinstance(consumer, dict):
                 key = (consumer.get("namespace"), consumer.get("name"))
                 if key in seen:
-                    problems.append(f"consumer {key[0]}/{key[1]} is listed twice")
+                    shown = all(isinstance(part, str) and _K8S_NAME.fullmatch(part) for part in key)
+                    problems.append(
+                        f"consumer {key[0]}/{key[1]} is listed twice"
+                        if shown
+                        else "a consumer is listed twice"
+                    )
                 seen.add(key)
     return problems
 
@@ -230,7 +287,7 @@ class SecretEntry(_Strict):
 
 
 class Catalog(_Strict):
-    environment: str = Field(min_length=1)
+    environment: Text = Field(min_length=1)
     fixtures: Fixtures = Fixtures()
     vault: VaultConfig = VaultConfig()
     azure_key_vault: AzureKeyVaultConfig | None = Field(None, alias="azureKeyVault")
@@ -282,53 +339,106 @@ class Problem:
 
 
 class CatalogError(Exception):
+    """Every problem of one catalog. The message prints at most MAX_PRINTED_PROBLEMS of them, then a
+    count; `problems` keeps them all."""
+
     def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
-        lines = "\n".join("  " + p.render(path) for p in problems)
-        super().__init__(f"invalid catalog {path} ({len(problems)} problem(s)):\n{lines}")
+        lines = ["  " + p.render(path) for p in problems[:MAX_PRINTED_PROBLEMS]]
+        if len(problems) > MAX_PRINTED_PROBLEMS:
+            lines.append(f"  … and {len(problems) - MAX_PRINTED_PROBLEMS} more")
+        super().__init__(f"invalid catalog {path} ({len(problems)} problem(s)):\n" + "\n".join(lines))
+
+
+# Names shown in labels even when invalid: plain words, so a typo is easy to find. Anything else
+# (control characters that could forge a `file:line:` line, or base64-like text that may be a secret
+# pasted into the wrong field) is left out of the label.
+_SHOWN_NAME: Final = re.compile(r"[0-9A-Za-z _.-]{1,127}")
+
+
+def _shown_name(name: Any) -> str | None:
+    """An entry's name as it may appear in a label: never one that could forge or garble a line."""
+    return name if isinstance(name, str) and _SHOWN_NAME.fullmatch(name) else None
 
 
 def _entry_label(raw_secrets: Any, index: int) -> str:
     name = None
     if isinstance(raw_secrets, list) and index < len(raw_secrets) and isinstance(raw_secrets[index], dict):
-        name = raw_secrets[index].get("name")
-    return f"secrets[{index}] ({name})" if isinstance(name, str) else f"secrets[{index}]"
+        name = _shown_name(raw_secrets[index].get("name"))
+    return f"secrets[{index}] ({name})" if name is not None else f"secrets[{index}]"
 
 
 _CAMEL: Final = {"kv_mount": "kvMount", "azure_key_vault": "azureKeyVault", "auth_realm": "authRealm"}
 
 
-def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> tuple[str, int | None]:
+def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
     parts: list[str] = []
-    index: int | None = None
     items = list(loc)
     if len(items) >= 2 and items[0] == "secrets" and isinstance(items[1], int):
-        index = items[1]
-        parts.append(_entry_label(raw.get("secrets"), index))
+        parts.append(_entry_label(raw.get("secrets"), items[1]))
         items = items[2:]
     for item in items:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:
-            parts.append(_CAMEL.get(str(item), str(item)))
-    return ".".join(parts) or "(top level)", index
+            key = _CAMEL.get(str(item), str(item))
+            parts.append(key if safe_yaml.shown_key(key).startswith("`") else "(key not shown)")
+    return ".".join(parts) or "(top level)"
 
 
-def _cross_entry_problems(raw: Mapping[str, Any], lines: tuple[int, ...]) -> list[Problem]:
+def _walk(raw: Any, loc: tuple[int | str, ...]) -> tuple[int, Any]:
+    """The line of the deepest key or item of `loc` present in the raw data, and the value there."""
+    line = raw.line if isinstance(raw, LineDict) else 1
+    node = raw
+    for part in loc:
+        if isinstance(node, LineDict) and isinstance(part, str):
+            key = _CAMEL.get(part, part)
+            if key not in node:
+                break
+            line, node = node.line_of(key), node[key]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            line, node = node.line_of(part), node[part]
+        else:
+            break
+    else:
+        return line, node
+    return line, None
+
+
+def _unquoted_hint(value: Any) -> str | None:
+    """When a text field got a date, a boolean or a number, YAML resolved an unquoted value."""
+    if isinstance(value, datetime.date):
+        kind = "a date"
+    elif isinstance(value, bool):
+        kind = "true/false"
+    elif isinstance(value, float):
+        kind = "a number"
+    else:
+        return None
+    return f"must be text, but YAML reads this unquoted value as {kind}: put it in quotes"
+
+
+def _entry_line(raw: Mapping[str, Any], index: int) -> int:
+    return _walk(raw, ("secrets", index))[0]
+
+
+def _cross_entry_problems(raw: Mapping[str, Any]) -> list[Problem]:
     """Rules spanning entries; computed from the raw data so they are reported even when an
     individual entry is also invalid."""
     problems: list[Problem] = []
     secrets = raw.get("secrets")
     if not isinstance(secrets, list) or not secrets:
         if "secrets" in raw:
-            problems.append(Problem("secrets", "must be a non-empty list of entries"))
+            problems.append(
+                Problem("secrets", "must be a non-empty list of entries", _walk(raw, ("secrets",))[0])
+            )
         return problems
     first_seen: dict[str, int] = {}
     for index, item in enumerate(secrets):
         if not isinstance(item, dict):
             continue
-        line = lines[index] if index < len(lines) else 1
+        line = _entry_line(raw, index)
         name = item.get("name")
         if isinstance(name, str):
             if name in first_seen:
@@ -337,7 +447,7 @@ def _cross_entry_problems(raw: Mapping[str, Any], lines: tuple[int, ...]) -> lis
                         _entry_label(secrets, index) + ".name",
                         f"duplicate name (also secrets[{first_seen[name]}]): two entries would own one "
                         "Vault path",
-                        line,
+                        _walk(raw, ("secrets", index, "name"))[0],
                     )
                 )
             else:
@@ -359,58 +469,47 @@ def _cross_entry_problems(raw: Mapping[str, Any], lines: tuple[int, ...]) -> lis
     return problems
 
 
-def _entry_lines(text: str) -> tuple[int, ...]:
+def _entry_lines(raw: Mapping[str, Any]) -> tuple[int, ...]:
     """1-based line of each item of the top-level `secrets` list, for linter-style messages."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return ()
-    if not isinstance(node, yaml.MappingNode):
-        return ()
-    for key, value in node.value:
-        if (
-            isinstance(key, yaml.ScalarNode)
-            and key.value == "secrets"
-            and isinstance(value, yaml.SequenceNode)
-        ):
-            return tuple(item.start_mark.line + 1 for item in value.value)
-    return ()
+    secrets = raw.get("secrets")
+    return tuple(secrets.lines) if isinstance(secrets, LineList) else ()
 
 
 def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem = Problem("(yaml)", f"not valid YAML: {yaml_problem(exc)}", yaml_error_line(exc))
-        raise CatalogError(path, [problem]) from None
+        raw = safe_yaml.load(text)
+    except YamlInputError as exc:
+        raise CatalogError(path, [Problem("(yaml)", p.message, p.line) for p in exc.problems]) from None
     if not isinstance(raw, dict):
         raise CatalogError(path, [Problem("(top level)", "must be a mapping with environment, secrets, ...")])
-    lines = _entry_lines(text)
     problems: list[Problem] = []
     catalog: Catalog | None = None
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
-            location, index = _location(tuple(error["loc"]), raw)
+            loc = tuple(error["loc"])
+            line, value = _walk(raw, loc)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key (typo?)"
-            line = lines[index] if index is not None and index < len(lines) else 1
-            problems.append(Problem(location, message, line))
-    problems.extend(_cross_entry_problems(raw, lines))
+            elif error["type"] == "string_type":
+                message = _unquoted_hint(value) or message
+            problems.append(Problem(_location(loc, raw), message, line))
+    problems.extend(_cross_entry_problems(raw))
     if problems or catalog is None:
         unique = sorted(set(problems), key=lambda p: (p.line, p.location, p.message))
         raise CatalogError(path, unique)
     catalog._path = path
-    catalog._lines = lines
+    catalog._lines = _entry_lines(raw)
     return catalog
 
 
 def load_catalog(path: str | Path) -> Catalog:
+    """Read (a regular file of at most safe_yaml.MAX_BYTES, UTF-8) and parse one catalog file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(str(path), [Problem("(file)", f"cannot read: {exc.strerror}")]) from None
+        text = safe_yaml.read_text(path)
+    except YamlInputError as exc:
+        raise CatalogError(str(path), [Problem("(file)", p.message, p.line) for p in exc.problems]) from None
     return parse_catalog(text, str(path))

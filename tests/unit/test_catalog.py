@@ -65,8 +65,8 @@ def test_unknown_keys_are_errors_at_every_level() -> None:
         "environment: dev\nfixture: {enabled: true}\nvault: {kvmount: x}\nazureKeyVault: {url: 'https://k/'}\n"
         "secrets:\n  - {name: a, origin: external, requird: true}\n"
     )
-    assert "cat.yaml:1: fixture: unknown key (typo?)" in found
-    assert "cat.yaml:1: vault.kvmount: unknown key (typo?)" in found
+    assert "cat.yaml:2: fixture: unknown key (typo?)" in found
+    assert "cat.yaml:3: vault.kvmount: unknown key (typo?)" in found
     assert "cat.yaml:6: secrets[0] (a).requird: unknown key (typo?)" in found
 
 
@@ -145,7 +145,7 @@ def test_yaml_syntax_error_names_the_line() -> None:
 
 def test_empty_secrets_is_an_error() -> None:
     assert problems_of("environment: dev\nsecrets: []\n") == [
-        "cat.yaml:1: secrets: must be a non-empty list of entries"
+        "cat.yaml:2: secrets: must be a non-empty list of entries"
     ]
 
 

@@ -160,7 +160,7 @@ def test_catalog_validation_errors_never_echo_a_fixture(fixture_line: str) -> No
     with pytest.raises(CatalogError) as raised:
         parse_catalog(catalog_yaml(fixture_line), "catalog.yaml")
     text = str(raised.value)
-    assert "catalog.yaml:5" in text
+    assert "catalog.yaml:7" in text
     assert "Zq9" not in text
     assert not value or value not in text
 
