@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from jobs import __version__
 from jobs.checks import audit, check, policy, smoke
 from jobs.core.model import CommandOutput, RunReport
 from jobs.core.runner import RunContext, add_common_arguments, run_main
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     check_parser = sub.add_parser("check", help="offline CI check (exit 2 invalid catalog, 1 violation)")
     add_common_arguments(check_parser)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from jobs import __version__
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
 from jobs.core.errors import ClientError, ConfigError
 from jobs.core.logs import redact, setup_logging
@@ -37,6 +38,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--catalog",
         type=Path,
