@@ -26,8 +26,8 @@ from jobs.core.catalog import (
     load_catalog,
     parse_catalog,
 )
-from tests.shipping import values_table
 from tests.shipping.conftest import CHART, EXAMPLE_VALUES, ROOT, load_values, render
+from tools import gen_values_table
 
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 DOCUMENTS = [*DOCS, CHART / "README.md"]
@@ -156,16 +156,26 @@ def test_example_values_carry_the_example_catalog() -> None:
 
 def test_chart_readme_values_table_is_current() -> None:
     readme = (CHART / "README.md").read_text(encoding="utf-8")
-    start = readme.index(values_table.BEGIN) + len(values_table.BEGIN)
-    end = readme.index(values_table.END)
-    expected = values_table.table((CHART / "values.yaml").read_text(encoding="utf-8"))
-    assert readme[start:end].strip() == expected, "run: python -m tests.shipping.values_table"
+    start = readme.index(gen_values_table.BEGIN) + len(gen_values_table.BEGIN)
+    end = readme.index(gen_values_table.END)
+    expected = gen_values_table.current_table()
+    assert readme[start:end].strip() == expected, "run: make values-table"
+
+
+def test_values_table_rows_come_from_the_schema() -> None:
+    schema, values = gen_values_table.load()
+    table = gen_values_table.table(schema, values)
+    # Descriptions of a shared definition ($defs/job) appear under both jobs, with each job's default.
+    assert '| `vaultBootstrap.image.repository` | `"ameide/secret-origin-vault-bootstrap"` |' in table
+    assert '| `clientPatcher.image.repository` | `"ameide/secret-origin-client-patcher"` |' in table
+    schema["properties"]["logFormat"]["description"] = "Changed in the schema."
+    assert '| `logFormat` | `"json"` | Changed in the schema. |' in gen_values_table.table(schema, values)
 
 
 def test_every_value_has_a_description() -> None:
-    text = (CHART / "values.yaml").read_text(encoding="utf-8")
-    described = {key for key, _, _ in values_table.rows(text)}
-    leaves = set(_leaves(yaml.safe_load(text)))
+    schema, values = gen_values_table.load()
+    described = {key for key, _, _ in gen_values_table.rows(schema, values)}
+    leaves = set(_leaves(values))
     # A leaf is described itself or through its nearest described parent (e.g. resources.requests.cpu).
     undocumented = {
         leaf for leaf in leaves if not any(leaf == d or leaf.startswith(d + ".") for d in described)
