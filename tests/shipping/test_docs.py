@@ -30,7 +30,7 @@ from tests.shipping.conftest import CHART, EXAMPLE_VALUES, ROOT, load_values, re
 from tools import gen_values_table
 
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-DOCUMENTS = [*DOCS, CHART / "README.md"]
+DOCUMENTS = [*DOCS, CHART / "README.md", ROOT / "examples" / "README.md"]
 PARSERS: dict[str, argparse.ArgumentParser] = {
     "secret-origin": secret_origin.build_parser(),
     "client-patcher": client_patcher.build_parser(),
@@ -146,6 +146,27 @@ def test_example_catalog_loads() -> None:
         "helm-generated",
         "operator-reconciled",
     }
+
+
+SNIPPET = re.compile(r"below is\s+\[`([^`]+)`\]\([^)]+\)[^`]*?^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md", CHART / "README.md"], ids=lambda p: p.name)
+def test_a_snippet_that_names_a_file_is_that_file(doc: Path) -> None:
+    """"The example below is [`examples/catalog.yaml`](...)": the block is the file, byte for byte."""
+    found = SNIPPET.findall(doc.read_text(encoding="utf-8"))
+    if doc.name == "README.md" and doc.parent == ROOT:
+        assert [name for name, _ in found] == ["examples/catalog.yaml"]
+    for name, block in found:
+        assert block == (ROOT / name).read_text(encoding="utf-8"), f"{doc.name}: snippet differs from {name}"
+
+
+def test_examples_readme_explains_every_example() -> None:
+    text = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "examples").rglob("*")):
+        if path.is_file() and path.name != "README.md":
+            relative = path.relative_to(ROOT / "examples").as_posix()
+            assert f"`{relative}`" in text, f"examples/README.md does not explain {relative}"
 
 
 def test_example_values_carry_the_example_catalog() -> None:
