@@ -153,7 +153,7 @@ SNIPPET = re.compile(r"below is\s+\[`([^`]+)`\]\([^)]+\)[^`]*?^```yaml\n(.*?)^``
 
 @pytest.mark.parametrize("doc", [ROOT / "README.md", CHART / "README.md"], ids=lambda p: p.name)
 def test_a_snippet_that_names_a_file_is_that_file(doc: Path) -> None:
-    """"The example below is [`examples/catalog.yaml`](...)": the block is the file, byte for byte."""
+    """A snippet introduced by "The example below is [`examples/catalog.yaml`](...)" is that file."""
     found = SNIPPET.findall(doc.read_text(encoding="utf-8"))
     if doc.name == "README.md" and doc.parent == ROOT:
         assert [name for name, _ in found] == ["examples/catalog.yaml"]
