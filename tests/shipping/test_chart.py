@@ -509,6 +509,10 @@ def test_defaults_run_no_hook() -> None:
         assert defaults[key]["hook"]["type"] == "none", key
         assert example[key]["hook"]["type"] == "none", key
         assert defaults[key]["hook"]["activeDeadlineSeconds"] < HELM_DEFAULT_TIMEOUT, key
+    # Nothing runs during `helm install` of the example: no hook Job, only CronJobs to trigger later.
+    rendered = render(load_values(EXAMPLE_VALUES))
+    assert rendered.of_kind("Job") == []
+    assert {component_of(c) for c in rendered.of_kind("CronJob")} == {"vault-bootstrap", "client-patcher"}
 
 
 def test_a_hook_comes_with_a_suspended_cronjob_for_reruns() -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import venv
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from packaging.utils import canonicalize_name
 import jobs
 from jobs import client_patcher, secret_origin, vault_bootstrap
 from tests.shipping.conftest import CHART, ROOT
+from tests.support.runtime_image import CONSOLE_SCRIPTS, RuntimeInstall
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 VERSION = PYPROJECT["project"]["version"]
@@ -135,6 +137,53 @@ def test_the_lock_is_closed_under_the_dependencies_it_pins() -> None:
             assert dependency in lock, f"{name} needs {dependency}, which requirements.lock lacks"
             assert requirement.specifier.contains(lock[dependency][0], prereleases=True), (name, spec)
     assert checked >= len(lock) // 2, "too few locked packages installed here to check the closure"
+
+
+# The images' platforms (release.yml) and the glibc of their base image (Debian bookworm: 2.36).
+PLATFORMS = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_lock_resolves_to_hashed_wheels_on_both_image_platforms(platform: str, tmp_path: Path) -> None:
+    """What `pip install --require-hashes --no-deps --only-binary=:all:` in the image's build stage
+    fetches, for each architecture the release builds: every file exists and matches its hash."""
+    arch = PLATFORMS[platform]
+    tags = [f"--platform=manylinux_2_{minor}_{arch}" for minor in (17, 24, 26, 27, 28, 31, 34, 35, 36)]
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--require-hashes", "--no-deps", "--only-binary=:all:", *tags, f"--platform=manylinux2014_{arch}",
+            "--platform=any", "--python-version=3.11", "--implementation=cp",
+            "--abi=cp311", "--abi=abi3", "--abi=none", "--dest", str(tmp_path), "-r", str(LOCK),
+        ],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(tmp_path.glob("*.whl"))) == len(_lock())
+
+
+def test_the_image_install_steps_give_a_consistent_working_environment(
+    runtime_install: RuntimeInstall, tmp_path: Path
+) -> None:
+    """The Dockerfiles' build stage, without Docker: the lock with --require-hashes --no-deps, then the
+    wheel with --no-deps, into a venv without pip. `pip check` then proves the lock is closed (nothing
+    --no-deps skipped is missing) and the console scripts run."""
+    prefix = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(prefix)
+    python = str(prefix / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", python]
+    steps = [
+        [*pip, "install", "--quiet", "--require-hashes", "--no-deps", "--only-binary=:all:", "-r", str(LOCK)],
+        [*pip, "install", "--quiet", "--no-deps", str(runtime_install.wheel)],
+        [*pip, "check"],
+    ]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, check=False, timeout=900)
+        assert result.returncode == 0, f"{step[6:]}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+    clean = RuntimeInstall(prefix, runtime_install.wheel)
+    for script in CONSOLE_SCRIPTS:
+        result = clean.run(script, "--version")
+        assert result.stdout.strip() == f"{script} {VERSION}", result.stderr
 
 
 def test_make_lock_regenerates_the_lock_from_pyproject() -> None:
