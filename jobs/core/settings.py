@@ -111,6 +111,9 @@ class KeycloakSettings(_EnvSettings):
     admin_username: str | None = Field(None, alias="KEYCLOAK_ADMIN_USERNAME")
     admin_password: SecretStr | None = Field(None, alias="KEYCLOAK_ADMIN_PASSWORD")
     cacert: Path | None = Field(None, alias="KEYCLOAK_CACERT")
+    # With both credentials set, a refused service account fails the run unless this allows the admin
+    # password grant instead (docs/design.md#settings-and-credentials).
+    allow_password_fallback: bool = Field(False, alias="KEYCLOAK_ALLOW_PASSWORD_FALLBACK")
 
     @classmethod
     def rule_problems(cls, is_set: Callable[[str], bool]) -> list[str]:

@@ -68,8 +68,10 @@ def settings(
     username: str | None = "admin",
     password: str | None = ADMIN_PASSWORD,
     cacert: Path | None = None,
+    fallback: bool | None = None,
 ) -> KeycloakSettings:
     values = {
+        "KEYCLOAK_ALLOW_PASSWORD_FALLBACK": fallback,
         "KEYCLOAK_CLIENT_ID": client_id,
         "KEYCLOAK_CLIENT_SECRET": client_secret,
         "KEYCLOAK_ADMIN_USERNAME": username,
@@ -110,16 +112,32 @@ def test_refused_service_account_falls_back_to_password_grant_with_the_oauth_rea
 ) -> None:
     caplog.set_level(logging.INFO)
     wrong = "wrong-secret-0000000000"
-    with make(keycloak, clock, settings(client_secret=wrong)) as kc:
+    with make(keycloak, clock, settings(client_secret=wrong, fallback=True)) as kc:
         kc.login()
         assert kc.grant == "password"
         assert kc.read_client_secret(kc.find_client("ameide", "app"))
-    fallback = next(r for r in caplog.records if "falling back" in r.getMessage())
+        assert len(kc.warnings) == 1 and "fell back to the admin password grant" in kc.warnings[0]
+    fallback = next(r for r in caplog.records if "fell back" in r.getMessage())
     assert "unauthorized_client" in fallback.reason  # type: ignore[attr-defined]
     assert "Invalid client or Invalid client credentials" in fallback.reason  # type: ignore[attr-defined]
     assert "grant=password" in logged(caplog)
     for value in (wrong, ADMIN_PASSWORD):
         assert value not in logged(caplog)
+
+
+def test_refused_service_account_fails_without_an_explicit_fallback(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    wrong = "wrong-secret-0000000001"
+    with (
+        make(keycloak, clock, settings(client_secret=wrong)) as kc,
+        pytest.raises(Unauthorized, match="KEYCLOAK_ALLOW_PASSWORD_FALLBACK") as caught,
+    ):
+        kc.login()
+    assert "unauthorized_client" in str(caught.value)
+    assert wrong not in str(caught.value) and ADMIN_PASSWORD not in str(caught.value)
+    assert kc.grant is None and not kc.warnings
+    assert keycloak.count(lambda method, path: path.endswith("/token")) == 1  # never tried the password
 
 
 def test_without_a_service_account_the_password_grant_says_why(

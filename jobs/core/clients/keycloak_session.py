@@ -44,6 +44,18 @@ _RENEW_MARGIN: Final = 10.0
 _RENEW_FRACTION: Final = 0.2
 
 Grant = Literal["client_credentials", "password"]
+FALLBACK_WARNING: Final = (
+    "Keycloak service-account login (KEYCLOAK_CLIENT_ID) refused; fell back to the admin password grant "
+    "as KEYCLOAK_ALLOW_PASSWORD_FALLBACK allows: fix the service account"
+)
+NO_FALLBACK: Final = (
+    "not falling back to KEYCLOAK_ADMIN_USERNAME/PASSWORD: a broken service account must not go unnoticed "
+    "(set KEYCLOAK_ALLOW_PASSWORD_FALLBACK=true to allow it)"
+)
+
+
+def _after_system(exc: Exception) -> str:
+    return str(exc).removeprefix(f"{SYSTEM}: ")
 
 
 @dataclass
@@ -99,8 +111,10 @@ class KeycloakSession:
             transport=transport,
             follow_redirects=False,
         )
-        # client_credentials is preferred; after it is refused once, the run stays on the password grant.
+        # client_credentials is preferred; after it is refused once (and the fallback is allowed), the run
+        # stays on the password grant, and says so in `warnings` for the run's summary.
         self._service_account_refused = False
+        self.warnings: list[str] = []
 
     def close(self) -> None:
         self._http.close()
@@ -214,11 +228,11 @@ class KeycloakSession:
             except Unauthorized as exc:
                 if not has_admin:
                     raise
+                if not self._settings.allow_password_fallback:
+                    raise Unauthorized(SYSTEM, f"{_after_system(exc)}; {NO_FALLBACK}") from None
                 self._service_account_refused = True
-                log.warning(
-                    "Keycloak service-account login refused; falling back to the admin password grant",
-                    extra={"grant": "password", "client": ADMIN_CLI, "reason": str(exc)},
-                )
+                self.warnings.append(FALLBACK_WARNING + f" ({_after_system(exc)})")
+                log.warning(FALLBACK_WARNING, extra={"grant": "password", "client": ADMIN_CLI, "reason": str(exc)})
             else:
                 log.info(
                     "logged in to Keycloak",
