@@ -232,7 +232,8 @@ class KeycloakSession:
                     raise Unauthorized(SYSTEM, f"{_after_system(exc)}; {NO_FALLBACK}") from None
                 self._service_account_refused = True
                 self.warnings.append(FALLBACK_WARNING + f" ({_after_system(exc)})")
-                log.warning(FALLBACK_WARNING, extra={"grant": "password", "client": ADMIN_CLI, "reason": str(exc)})
+                extra = {"grant": "password", "client": ADMIN_CLI, "reason": str(exc)}
+                log.warning(FALLBACK_WARNING, extra=extra)
             else:
                 log.info(
                     "logged in to Keycloak",
