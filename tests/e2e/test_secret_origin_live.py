@@ -221,6 +221,24 @@ def test_audit_reports_unobservable_vault_as_unknown_and_fails(tmp_path: Path) -
 
 
 # -- policy: the job runs under it, a write outside it is denied ---------------------------------------
+def assert_metadata_limited_to_custom_metadata(bao: OpenBao, token: str, mount: str, name: str) -> None:
+    """Under a generated policy the job token may stamp custom_metadata, and nothing else of the key's
+    metadata: the settings that would outlive the token are refused, and stay as they were."""
+    client = bao.client(token)
+    before = bao.client().secrets.kv.v2.read_secret_metadata(name, mount_point=mount)["data"]
+    for sabotage in ({"max_versions": 1}, {"delete_version_after": "1s"}, {"cas_required": True}):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            client.adapter.post(f"/v1/{mount}/metadata/{name}", json=sabotage)
+        with pytest.raises(hvac.exceptions.Forbidden):  # not even alongside an allowed parameter
+            client.adapter.post(
+                f"/v1/{mount}/metadata/{name}",
+                json={"custom_metadata": before["custom_metadata"], **sabotage},
+            )
+    after = bao.client().secrets.kv.v2.read_secret_metadata(name, mount_point=mount)["data"]
+    for setting in ("max_versions", "delete_version_after", "cas_required", "custom_metadata"):
+        assert after[setting] == before[setting], setting
+
+
 def test_client_patcher_runs_under_its_generated_policy(
     openbao: OpenBao, kv_mount: str, tmp_path: Path
 ) -> None:
@@ -243,6 +261,7 @@ def test_client_patcher_runs_under_its_generated_policy(
             )
         with pytest.raises(hvac.exceptions.Forbidden):
             client.secrets.kv.v2.delete_metadata_and_all_versions("www-client-secret", mount_point=kv_mount)
+        assert_metadata_limited_to_custom_metadata(openbao, token, kv_mount, "www-client-secret")
 
 
 def test_vault_bootstrap_runs_under_its_generated_policy(openbao: OpenBao, tmp_path: Path) -> None:
@@ -285,6 +304,7 @@ def test_vault_bootstrap_runs_under_its_generated_policy(openbao: OpenBao, tmp_p
             client.secrets.kv.v2.create_or_update_secret(
                 "grafana-admin-password", {"value": "x-denied"}, mount_point=stack.mount
             )
+        assert_metadata_limited_to_custom_metadata(openbao, token, stack.mount, "ghcr-token")
 
 
 # -- smoke --consumers ----------------------------------------------------------------------------

@@ -167,4 +167,7 @@ def test_policy_hcl_shape() -> None:
     cat = catalog()
     hcl = policy.render_hcl("client-patcher", cat, cat.secrets)
     assert 'path "secret/data/kc" {\n  capabilities = ["create", "read", "update"]\n}' in hcl
-    assert 'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n}' in hcl
+    assert (
+        'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n'
+        '  allowed_parameters = {\n    "custom_metadata" = []\n    "metadata_cas" = []\n  }\n}'
+    ) in hcl
