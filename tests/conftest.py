@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.core.logs import forget_registered_secrets
+from jobs.core.settings import forget_held_credentials
 from lab.openbao import OpenBao, start_openbao
 
 
@@ -15,8 +16,10 @@ from lab.openbao import OpenBao, start_openbao
 def isolated_redaction() -> Iterator[None]:
     """Each test starts with an empty redaction registry, as each job process does."""
     forget_registered_secrets()
+    forget_held_credentials()
     yield
     forget_registered_secrets()
+    forget_held_credentials()
 
 
 @pytest.fixture(scope="session")
