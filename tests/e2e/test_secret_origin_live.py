@@ -157,15 +157,23 @@ def test_smoke_lists_cluster_managed_fixtures_and_passes_real_values(seed_world:
     )
     assert done.returncode == 1
     entries = {e["name"]: e for e in json.loads(done.stdout)["entries"]}
-    assert entries["platform-app-master-client-secret"]["action"] == "unchanged"
+    assert entries["platform-app-master-client-secret"]["status"] == "ok"
     assert entries["platform-app-master-client-secret"]["reason"].startswith(
         "ok: v2, written by secret-origin"
     )
-    assert entries["argocd-dex-client-secret"]["action"] == "failed"
+    assert entries["argocd-dex-client-secret"]["status"] == "fail"
     assert "placeholder" in entries["argocd-dex-client-secret"]["reason"]
-    assert entries["grafana-admin-password"]["action"] == "failed"
-    assert entries["keycloak-db-credentials"]["reason"].startswith("missing:")
-    assert entries["ghcr-token"]["action"] == "skipped"
+    assert entries["grafana-admin-password"]["status"] == "fail"
+    # an unmirrored cluster-managed key: the Kubernetes Secret is the authority, audit says COMPLIANT
+    assert entries["keycloak-db-credentials"]["status"] == "skip"
+    assert entries["keycloak-db-credentials"]["reason"].startswith("skip: not mirrored")
+    assert entries["ghcr-token"]["status"] == "skip"
+    assert set(json.loads(done.stdout)["counts"]) == {"ok", "fail", "skip"}
+    audit = secret_origin(
+        "audit", "--catalog", str(seed_world.catalog_path), "--format", "json", env=seed_world.env()
+    )
+    rows = {r["secret"]: r for r in json.loads(audit.stdout)["rows"]}
+    assert rows["keycloak-db-credentials"]["status"] == "COMPLIANT"
     assert_no_secret_in(done.stdout + done.stderr, all_values())
 
 
