@@ -81,6 +81,14 @@ def _info(name: str, props: SecretProperties) -> AkvSecretInfo:
     )
 
 
+def _remember_date(response: PipelineResponse[Any, Any], dates: list[int]) -> None:
+    """The `Date` of a 200 answer: the vault's own clock, Unix seconds."""
+    raw = response.http_response.headers.get("Date")
+    if raw and response.http_response.status_code == 200:
+        with contextlib.suppress(TypeError, ValueError):
+            dates.append(int(parsedate_to_datetime(raw).astimezone(UTC).timestamp()))
+
+
 class _Pause:
     """A vault-wide pause after a 429: every worker waits until the Retry-After has passed."""
 
@@ -207,10 +215,7 @@ class AzureKeyVaultClient:
         server_time: list[int] = []
 
         def remember_date(response: PipelineResponse[Any, Any]) -> None:
-            raw = response.http_response.headers.get("Date")
-            if raw and response.http_response.status_code == 200:
-                with contextlib.suppress(TypeError, ValueError):
-                    server_time.append(int(parsedate_to_datetime(raw).astimezone(UTC).timestamp()))
+            _remember_date(response, server_time)
 
         token: str | None = None
         pages = 0
@@ -247,7 +252,13 @@ class AzureKeyVaultClient:
 
         def get() -> AkvValue:
             timeout = self._attempt_timeout()
-            secret = self._client.get_secret(name, connection_timeout=timeout, read_timeout=timeout)
+            dates: list[int] = []
+            secret = self._client.get_secret(
+                name,
+                connection_timeout=timeout,
+                read_timeout=timeout,
+                raw_response_hook=lambda response: _remember_date(response, dates),
+            )
             value = secret.value
             if value is None:
                 raise Permanent(SYSTEM, f"get secret {name}: the response carried no value")
@@ -258,6 +269,7 @@ class AzureKeyVaultClient:
                 created=_unix(secret.properties.created_on),
                 value=value,
                 info=_info(name, secret.properties),
+                server_time=max(dates) if dates else None,
             )
 
         return self._call(f"get secret {name}", get)
