@@ -157,7 +157,7 @@ def test_unknown_service_account_client_is_invalid_client(keycloak: KeycloakEmul
 
 
 def test_every_login_refused_keeps_the_oauth_error(keycloak: KeycloakEmulator, clock: Clock) -> None:
-    kc_settings = settings(client_secret="wrong-secret-1111", password="wrong-password")
+    kc_settings = settings(client_secret="wrong-secret-1111", password="wrong-password", fallback=True)
     with (
         make(keycloak, clock, kc_settings) as kc,
         pytest.raises(Unauthorized, match=r"invalid_grant: Invalid user credentials") as caught,
