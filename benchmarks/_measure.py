@@ -8,15 +8,17 @@ The method is written up in docs/performance.md; in short:
   in front of OpenBao.
 - Requests are counted where they arrive (the emulators, the proxy), each with its query string, and
   sorted into a stage (`stage_of`): `auth` (tokens, logins, discovery, anything sent without an
-  Authorization header such as Key Vault's challenge), `list` (the first page of a
-  listing), `list-next` (a page that needs the previous page's continuation token) and `entries`
-  (per-entry reads and writes).
+  Authorization header such as Key Vault's challenge), `list` (the first page of a listing),
+  `list-next` (a page that needs the previous page's continuation token) and `entries` (per-entry
+  reads and writes).
 - The latency floor (`latency_floor`) is what the same requests would cost at the configured concurrency
   with nothing but the network: per system and stage one phase; serial phases (`auth`, `list-next`) cost
   one latency per request, the others ⌈requests / concurrency⌉ latencies; phases add up (no overlap
   between systems or stages is assumed).
 - The job runs as a subprocess reaped with `os.wait4`, whose rusage is that process's own: peak RSS
-  (`ru_maxrss`) and CPU time, not those of OpenBao or the `bao` CLI calls of the set-up.
+  (`ru_maxrss`) and CPU time, not those of OpenBao or the `bao` CLI calls of the set-up. The servers'
+  CPU during the run (this process, where the emulators and the proxy run, plus OpenBao) is reported
+  beside it: on a small machine they compete with the job for the same cores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -230,6 +233,21 @@ def run_job(command: Sequence[str], env: Mapping[str, str], timeout: float = 180
         )
 
 
+def servers_cpu(*pids: int) -> float:
+    """CPU seconds used so far by the servers: this process (the emulators and the Vault proxy run in
+    it) plus the given processes (OpenBao), read from /proc where there is one."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    total = usage.ru_utime + usage.ru_stime
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def job_has_flag(script: str, flag: str) -> bool:
     """Whether `<script> --help` lists `flag` (so the benchmarks work before and after a job gains it)."""
     done = subprocess.run(
@@ -256,6 +274,7 @@ class RunFigures:
     floor_ratio: float | None
     serial_floor_s: float
     counts: dict[str, int] = field(default_factory=dict)
+    servers_cpu_s: float = 0.0  # emulators + Vault proxy + OpenBao during the run
     load_1m: float = 0.0  # the machine's 1-minute load average when the run ended (wall is CPU-bound)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -269,6 +288,7 @@ def figures(
     latency_ms: Mapping[str, float],
     concurrency: int,
     counts: Mapping[str, int],
+    servers_cpu_s: float = 0.0,
 ) -> RunFigures:
     phases = phases_of(requests, latency_ms)
     by_system = Counter(r.system for r in requests)
@@ -289,6 +309,7 @@ def figures(
         floor_ratio=round(run.wall_s / floor, 2) if floor > 0 else None,
         serial_floor_s=round(latency_floor(phases, 1), 3),
         counts=dict(counts),
+        servers_cpu_s=round(servers_cpu_s, 3),
         load_1m=round(os.getloadavg()[0], 2),
     )
 
@@ -353,7 +374,7 @@ def print_table(doc: Mapping[str, Any]) -> None:
     taken = "passed to the job" if doc["job_takes_concurrency"] else "job has no --concurrency (sequential)"
     print(f"{doc['benchmark']}: latency {latency}; concurrency {doc['concurrency']} ({taken})")
     head = f"{'entries':>7} {'scenario':<13} {'exit':>4} {'wall s':>8} {'floor s':>8} {'x floor':>7} "
-    head += f"{'serial fl':>9} {'CPU s':>7} {'RSS MiB':>7} {'load':>5} " + " ".join(
+    head += f"{'serial fl':>9} {'CPU s':>7} {'srv CPU':>7} {'RSS MiB':>7} {'load':>5} " + " ".join(
         f"{s + '/entry':>14}" for s in used
     )
     print(head)
@@ -361,7 +382,7 @@ def print_table(doc: Mapping[str, Any]) -> None:
         ratio = "-" if r["floor_ratio"] is None else f"{r['floor_ratio']:.2f}"
         line = f"{r['entries']:>7} {r['scenario']:<13} {r['exit_code']:>4} {r['wall_s']:>8.2f} "
         line += f"{r['floor_s']:>8.2f} {ratio:>7} {r['serial_floor_s']:>9.2f} {r['cpu_s']:>7.2f} "
-        line += f"{r['peak_rss_mib']:>7.1f} {r['load_1m']:>5.1f} "
+        line += f"{r['servers_cpu_s']:>7.2f} {r['peak_rss_mib']:>7.1f} {r['load_1m']:>5.1f} "
         line += " ".join(f"{r['requests_per_entry'].get(s, 0.0):>14.3f}" for s in used)
         print(line)
     print("\nfloor by phase (requests -> ms at the concurrency; serial phases one latency per request)")

@@ -98,8 +98,9 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
             for scenario in SCENARIOS[: 3 if args.rotation else 2]:
                 if scenario == "rotation":
                     stack.write_catalog(with_rotation(clients, args.rotate_percent, "r1"))
-                before = log.mark()
+                before, cpu_before = log.mark(), m.servers_cpu(openbao.process.pid)
                 run = m.run_job(command, env, args.timeout)
+                servers = m.servers_cpu(openbao.process.pid) - cpu_before
                 figures = m.figures(
                     JOB,
                     scenario,
@@ -109,6 +110,7 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
                     latency,
                     args.concurrency,
                     summary_counts(run, scenario),
+                    servers,
                 )
                 figures.extra = {"realms": args.realms, "consumers": consumers, "namespaces": args.namespaces}
                 runs.append(figures)

@@ -54,11 +54,13 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
         stack.settle()
         runs = []
         for scenario in SCENARIOS:
-            before = log.mark()
+            before, cpu_before = log.mark(), m.servers_cpu(stack.openbao.process.pid)
             run = m.run_job(command, env, args.timeout)
+            servers = m.servers_cpu(stack.openbao.process.pid) - cpu_before
             counts = summary_counts(run, scenario)
+            requests = log.since(before)
             runs.append(
-                m.figures(JOB, scenario, n, run, log.since(before), latency, args.concurrency, counts)
+                m.figures(JOB, scenario, n, run, requests, latency, args.concurrency, counts, servers)
             )
         return runs
 

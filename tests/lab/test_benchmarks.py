@@ -27,6 +27,8 @@ RUN_FIELDS = {
     "floor_ratio",
     "serial_floor_s",
     "counts",
+    "servers_cpu_s",
+    "load_1m",
 }
 
 
