@@ -12,6 +12,7 @@ import hvac.exceptions
 import pytest
 import requests
 
+from lab.openbao import OpenBao
 from lab.vault_proxy import (
     INTERNAL_ERROR,
     METADATA_CAS_REQUIRED,
@@ -24,7 +25,6 @@ from lab.vault_proxy import (
     VaultProxy,
     unavailable,
 )
-from tests.support.openbao import OpenBao
 
 HEALTH = "/v1/sys/health"
 
