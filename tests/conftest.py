@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from jobs.core.logs import forget_registered_secrets
+from lab.real_tier import (  # the real-server tier: marker, skip-or-fail rule, the session's Keycloak
+    pytest_collection_modifyitems,
+    pytest_terminal_summary,
+    real_keycloak,
+)
 from tests.support.openbao import OpenBao, start_openbao
+
+__all__ = ["pytest_collection_modifyitems", "pytest_terminal_summary", "real_keycloak"]
 
 
 @pytest.fixture(autouse=True)
