@@ -53,7 +53,7 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
 - ``GET clients/{uuid}``; ``POST clients`` (201 + Location; 409 ``{"errorMessage":"Client X already
   exists"}``).
 - ``GET``/``POST clients/{uuid}/client-secret`` (``{"type":"secret","value":...}``; POST stores a fresh
-  32-char alphanumeric secret and ``client.secret.creation.time`` with **no** public/bearer-only/JWT check,
+  86-char alphanumeric secret (512 random bits; Keycloak 26.7 measured) and ``client.secret.creation.time`` with **no** public/bearer-only/JWT check,
   like ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
 - ``GET``/``DELETE clients/{uuid}/client-secret/rotated`` (404 ``{"error":"Client does not have a rotated
   secret"}``; DELETE is always 204).
@@ -190,7 +190,7 @@ MASTER_LIFESPAN = 60  # ApplianceBootstrap.createMasterRealm
 REALM_LIFESPAN = 300  # RepresentationToModel default
 SSO_IDLE = 1800
 SSO_MAX = 36000
-SECRET_LENGTH = 32
+SECRET_LENGTH = 86  # Keycloak 26.7: 512 random bits as alphanumerics (measured on 26.7.3)
 SECRET_MASK = "**********"  # ComponentRepresentation.SECRET_VALUE
 ROTATED_EXPIRATION = 172800  # secret-rotation executor default "rotated-expiration-period"
 SECRET_EXPIRATION = 2505600  # "expiration-period"
@@ -292,7 +292,7 @@ _CLIENT_PATH = re.compile(r"^/clients/([^/]+)(/client-secret(/rotated)?)?/?$")
 
 
 def generate_secret() -> str:
-    """A random alphanumeric secret, as `SecretGenerator.randomString()` makes it (32 chars by default)."""
+    """A random alphanumeric secret, as `SecretGenerator.randomString()` makes it (86 chars on 26.7)."""
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(SECRET_LENGTH))
 

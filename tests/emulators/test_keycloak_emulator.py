@@ -80,7 +80,7 @@ def test_python_keycloak_client_credentials_reads_and_regenerates_a_secret(emu: 
     regenerated = admin.generate_client_secrets(uuid)["value"]
     assert secret_matches(regenerated, emu.client_secret(REALM, TARGET))
     assert regenerated != before
-    assert len(regenerated) == 32 and regenerated.isalnum()
+    assert len(regenerated) == 86 and regenerated.isalnum()
     assert emu.regenerations(REALM, TARGET) == 1
     assert admin.get_client_id("absent-client") is None
 
