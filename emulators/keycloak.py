@@ -19,8 +19,7 @@ Token endpoint ``POST /realms/{realm}/protocol/openid-connect/token`` (form-enco
   - no grant_type: 400 invalid_request "Missing form parameter: grant_type"; an unknown one: 400
     unsupported_grant_type "Unsupported grant_type"; a form parameter sent twice: 400 invalid_request
     "duplicated parameter" [TokenEndpoint]
-  - no client_id: 400 invalid_client "Missing client_id parameter"
-  - unknown or disabled client: 401 invalid_client "Invalid client or Invalid client credentials"
+  - no client_id, unknown or disabled client: 401 invalid_client "Invalid client or Invalid client credentials"
     [AuthenticationProcessor.handleClientAuthException]
   - confidential client with a missing or wrong secret: 401 **unauthorized_client** "Invalid client or Invalid
     client credentials" [ClientIdAndSecretAuthenticator.reportFailedAuth]
@@ -728,8 +727,8 @@ class KeycloakEmulator(EmulatorServer):
                 raise _Problem(Response(401, b"", challenge))
         client_id = _first(form, "client_id", client_id)
         secret = _first(form, "client_secret", secret)
-        if client_id is None:
-            raise _oauth_error(400, "invalid_client", "Missing client_id parameter")
+        if client_id is None:  # Keycloak 26.7.3 answers like for an unknown client
+            raise _oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
         client = realm.client_by_client_id(client_id)
         if client is None or not client.enabled:
             raise _oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
