@@ -31,7 +31,7 @@ Token endpoint ``POST /realms/{realm}/protocol/openid-connect/token`` (form-enco
     service account" [ClientCredentialsGrantType]
   - password grant, direct access grants disabled: 400 unauthorized_client "Client not allowed for direct
     access grants" [ResourceOwnerPasswordCredentialsGrantType]; no username: 401 invalid_request "Missing
-    parameter: username"; unknown user or wrong password: 401 invalid_grant "Invalid user credentials"
+    parameter: username"; unknown user or wrong password: 400 invalid_grant "Invalid user credentials"
   - refresh_token: 400 invalid_grant with "Token is not active" (expired), "Invalid refresh token" (bad),
     "Session not active" (session gone) — the three strings python-keycloak's ``refresh_token()`` matches —
     or "Invalid refresh token. Token client and authorized client don't match"
@@ -776,7 +776,7 @@ class KeycloakEmulator(EmulatorServer):
         user = realm.user_by_name(username)
         password = _first(form, "password") or ""
         if user is None or user.password is None or not _same(password, user.password):
-            raise _oauth_error(401, "invalid_grant", "Invalid user credentials")
+            raise _oauth_error(400, "invalid_grant", "Invalid user credentials")  # 400 on 26.7.3
         if not user.enabled:
             raise _oauth_error(400, "invalid_grant", "Account disabled")
         now = self._now()

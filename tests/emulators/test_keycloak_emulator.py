@@ -219,7 +219,7 @@ def test_token_endpoint_error_bodies(emu: KeycloakEmulator, http: httpx.Client) 
             token_response(
                 http, "master", grant_type="password", client_id="admin-cli", username="admin", password="no"
             ),
-            401,
+            400,
             {"error": "invalid_grant", "error_description": "Invalid user credentials"},
         ),
         (
