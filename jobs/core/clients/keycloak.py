@@ -374,6 +374,14 @@ class KeycloakClient:
             if isinstance(rep, dict) and _listed_secret(rep) is not None:
                 register_secret(rep["secret"])
         exact = [r for r in found if isinstance(r, dict) and r.get("clientId") == client_id]
+        if not found and not self._sees_any_client(path):
+            raise PermissionDenied(
+                SYSTEM,
+                f"client {realm}/{client_id}: Keycloak lists no client at all to this identity (200 []), so "
+                f"it lacks view-clients: grant view-clients and manage-clients on the client "
+                f"'{realm}-realm' (a master-realm identity) or 'realm-management' (an identity of "
+                f"realm {realm!r})",
+            )
         if not exact:
             others = sorted(str(r.get("clientId")) for r in found if isinstance(r, dict))
             near = f"; Keycloak returned only near matches {others}, ignored" if others else ""
@@ -397,6 +405,12 @@ class KeycloakClient:
             enabled=bool(rep.get("enabled", True)),
             listed_secret=_listed_secret(rep),
         )
+
+    def _sees_any_client(self, path: str) -> bool:
+        """Every realm has built-in clients (account, admin-cli, ...): an identity with view rights
+        always sees one; Keycloak 26 answers `200 []` to an identity with query-clients alone."""
+        listed = self._admin("GET", path, params={"first": "0", "max": "1"})
+        return isinstance(listed, list) and bool(listed)
 
     def _secret_path(self, client: KeycloakClientInfo) -> str:
         return (
