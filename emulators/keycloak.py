@@ -19,7 +19,8 @@ Token endpoint ``POST /realms/{realm}/protocol/openid-connect/token`` (form-enco
   - no grant_type: 400 invalid_request "Missing form parameter: grant_type"; an unknown one: 400
     unsupported_grant_type "Unsupported grant_type"; a form parameter sent twice: 400 invalid_request
     "duplicated parameter" [TokenEndpoint]
-  - no client_id, unknown or disabled client: 401 invalid_client "Invalid client or Invalid client credentials"
+  - no client_id, unknown or disabled client: 401 invalid_client "Invalid client or Invalid client
+    credentials"
     [AuthenticationProcessor.handleClientAuthException]
   - confidential client with a missing or wrong secret: 401 **unauthorized_client** "Invalid client or Invalid
     client credentials" [ClientIdAndSecretAuthenticator.reportFailedAuth]
@@ -52,8 +53,9 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
 - ``GET clients/{uuid}``; ``POST clients`` (201 + Location; 409 ``{"errorMessage":"Client X already
   exists"}``).
 - ``GET``/``POST clients/{uuid}/client-secret`` (``{"type":"secret","value":...}``; POST stores a fresh
-  86-char alphanumeric secret (512 random bits; Keycloak 26.7 measured) and ``client.secret.creation.time`` with **no** public/bearer-only/JWT check,
-  like ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
+  86-char alphanumeric secret (512 random bits, as Keycloak 26.7.3 makes them) and
+  ``client.secret.creation.time`` with **no** public/bearer-only/JWT check, like
+  ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
 - ``GET``/``DELETE clients/{uuid}/client-secret/rotated`` (404 ``{"error":"Client does not have a rotated
   secret"}``; DELETE is always 204).
 - The per-client knob ``rotation_policy`` stands for a client policy with the (preview) ``secret-rotation``
@@ -83,7 +85,8 @@ claims, so a role change applies to the next call.
   ``T-realm`` (``master-realm`` for master itself), or everything when the user holds master's realm role
   ``admin``. A token of any other realm gets 403 on a foreign realm.
 - FGAP v2 [kc ClientPermissionsV2]: list = query-clients or view; view = view-clients or manage-clients;
-  configure = manage-clients. Without view rights a list yields only ``{id, clientId, description}``.
+  configure = manage-clients. Without view rights (query-clients alone) a list is ``200 []``, whatever
+  the query (measured on Keycloak 26.7.3).
 - **Reading a secret needs manage-clients.** Keycloak PR #51733 (merged 2026-08, release 26.8.0, closes
   issue #49220 "Client GET endpoints return raw client secrets to view-clients role holders") made
   ``ClientResource.getClientSecret()`` and ``getClientRotatedSecret()`` require manage-clients (403 to
@@ -965,7 +968,6 @@ class KeycloakEmulator(EmulatorServer):
         _require(_can_list(roles))
         client_id = request.q("clientId")
         search = (request.q("search") or "false").lower() == "true"
-        viewable_only = (request.q("viewableOnly") or "false").lower() == "true"
         if client_id and not search:
             found = realm.client_by_client_id(client_id)
             clients = [found] if found else []
@@ -982,13 +984,7 @@ class KeycloakEmulator(EmulatorServer):
             clients = clients[:maximum]
         if _can_view(roles):
             return Response.json(200, [self._representation(c, roles) for c in clients])
-        if viewable_only:
-            return Response.json(200, [])
-        brief = [
-            _without_none({"id": c.id, "clientId": c.client_id, "description": c.description})
-            for c in clients
-        ]
-        return Response.json(200, brief)
+        return Response.json(200, [])  # query-clients alone sees no client (Keycloak 26.7.3: `200 []`)
 
     def _create_client(self, request: Request, realm: Realm, roles: frozenset[str]) -> Response:
         _require(MANAGE_CLIENTS in roles)
