@@ -124,7 +124,7 @@ Realm import (``import_realm(dict)`` / ``--import-realm FILE``, repeatable): a K
 ``RealmRepresentation`` JSON file, the format ``kc.sh start-dev --import-realm`` reads from
 ``data/import`` (e.g. ``compose/keycloak/ameide-realm.json``). The fields it honours are those of
 ``REALM_IMPORT_FIELDS``, ``CLIENT_IMPORT_FIELDS`` and ``USER_IMPORT_FIELDS``, with Keycloak's import
-defaults (a confidential client without ``secret`` gets a generated one; a client with
+defaults (a non-public client (bearer-only included) without ``secret`` gets a generated one; a client with
 ``serviceAccountsEnabled`` gets its ``service-account-<clientId>`` user, whose role mappings come from the
 user entry naming it in ``serviceAccountClientId``). Login-flow fields the emulator has no flows for
 (``standardFlowEnabled``, ``redirectUris``, ...) are accepted and ignored; any other field is an error,
@@ -453,16 +453,16 @@ class KeycloakEmulator(EmulatorServer):
         client_uuid: str | None = None,
         description: str | None = None,
     ) -> str:
-        """Create a client; returns its UUID. A confidential client without `secret` gets a generated one."""
+        """Create a client; returns its UUID. A non-public client without `secret` gets a generated one."""
         with self._lock:
             target = self._realm(realm)
             if target.client_by_client_id(client_id) is not None:
                 raise ValueError(f"client {client_id!r} already exists in realm {realm!r}")
-            confidential = not public and not bearer_only
+            # Keycloak 26.7.3 generates a secret for every non-public client, bearer-only ones included.
             client = Client(
                 client_uuid or str(uuid.uuid4()),
                 client_id,
-                secret=secret if secret is not None else (generate_secret() if confidential else None),
+                secret=secret if secret is not None else (None if public else generate_secret()),
                 public=public,
                 bearer_only=bearer_only,
                 authenticator=authenticator,
