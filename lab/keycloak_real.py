@@ -290,7 +290,10 @@ class World:
     clients: tuple[ClientDef, ...]
 
     def client(self, realm: str, client_id: str) -> ClientDef:
-        return next(c for c in self.clients if (c.realm, c.client_id) == (realm, client_id))
+        found = next((c for c in self.clients if (c.realm, c.client_id) == (realm, client_id)), None)
+        if found is None:
+            raise LookupError(f"no client {client_id!r} in realm {realm!r} of this world")
+        return found
 
 
 def build_world() -> World:

@@ -60,7 +60,7 @@ class RealServer:
         return self.keycloak.url
 
     def secret_of(self, realm: str, client_id: str) -> str:
-        known = self.world.client(realm, client_id).secret if realm == "master" else None
+        known = self.world.client(realm, client_id).secret
         value = known or self.api.client_secret(realm, client_id)
         assert value is not None
         return value
