@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +225,8 @@ class AdminApi:
 
     def client_secret(self, realm: str, client_id: str) -> str | None:
         body = self.ok("GET", f"/{realm}/clients/{self.client_uuid(realm, client_id)}/client-secret")
-        return body.get("value")
+        value = body.get("value")
+        return str(value) if value is not None else None
 
     def set_secret(self, realm: str, client_id: str, value: str) -> None:
         cid = self.client_uuid(realm, client_id)
@@ -240,7 +241,7 @@ class AdminApi:
     def set_access_token_lifespan(self, realm: str, seconds: int) -> None:
         self.ok("PUT", f"/{realm}", json={"realm": realm, "accessTokenLifespan": seconds})
 
-    def grant_client_roles(self, realm: str, service_client: str, roles: Mapping[str, list[str]]) -> None:
+    def grant_client_roles(self, realm: str, service_client: str, roles: Mapping[str, Sequence[str]]) -> None:
         """Map client roles (`{role-client: [role, ...]}`) to the service account of `service_client`."""
         user = self.ok(
             "GET", f"/{realm}/clients/{self.client_uuid(realm, service_client)}/service-account-user"
@@ -343,7 +344,7 @@ def provision(api: AdminApi, world: World) -> None:
         api.ok("POST", f"/{client.realm}/clients", json=client.representation())
     for client in world.clients:
         if client.service_account_roles:
-            api.grant_client_roles(client.realm, client.client_id, dict(client.service_account_roles))
+            api.grant_client_roles(client.realm, client.client_id, client.service_account_roles)
 
 
 def provision_emulator(emulator: Any, world: World) -> None:
