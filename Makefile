@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo clean
+.PHONY: test lint typecheck pytest demo demo-real clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m emulators.demo
+
+# The same client-patcher story against the real Keycloak (needs Java >= 21 and Maven; cached download).
+demo-real: $(STAMP)
+	$(BIN)/python -m lab.demo_real
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,10 @@ parametrised with `real`). When Java >= 21 or Maven is missing:
 One Keycloak per pytest session: started (fetched and unpacked on first use, lab/keycloak_real.py) by
 the first test that needs it, provisioned once with `build_world()`, stopped at the session's end. Its
 boot time is printed once in the terminal summary.
+
+Azure Key Vault stays on the project's emulator in this tier: Maven Central serves lowkey-vault only as
+its Java client library (`com.github.nagyesta.lowkey-vault:lowkey-vault-client`), not the runnable
+`lowkey-vault-app` jar; docker-compose.test.yml runs lowkey-vault's image for users with Docker.
 """
 
 from __future__ import annotations
