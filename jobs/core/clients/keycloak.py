@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -103,8 +103,12 @@ def _oauth_detail(response: httpx.Response) -> str:
     return redact(": ".join(parts))[:_DETAIL_MAX]
 
 
-def _status_error(response: httpx.Response, what: str) -> ClientError:
-    """Map a non-2xx response to the taxonomy (401 is handled by the caller first)."""
+_ROLES_NEEDED: Final = "the roles view-clients and manage-clients of the client 'realm-management'"
+
+
+def _status_error(response: httpx.Response, what: str, needed: str = _ROLES_NEEDED) -> ClientError:
+    """Map a non-2xx response to the taxonomy (401 is handled by the caller first). `needed` says what
+    the identity lacks on a 403."""
     status = response.status_code
     detail = _oauth_detail(response)
     suffix = f" ({status}: {detail})" if detail else f" ({status})"
@@ -116,8 +120,8 @@ def _status_error(response: httpx.Response, what: str) -> ClientError:
     if status == 403:
         return PermissionDenied(
             SYSTEM,
-            f"{what}: forbidden{suffix}; the Keycloak identity needs the realm-management roles "
-            "view-clients and manage-clients (Keycloak 26.8+ requires manage-clients to read a secret)",
+            f"{what}: forbidden{suffix}; the Keycloak identity needs {needed} (Keycloak 26.8+ requires "
+            "manage-clients to read a secret)",
         )
     if status == 404:
         return NotFound(SYSTEM, f"{what}: not found{suffix}")
@@ -352,11 +356,26 @@ class KeycloakClient:
             token = self._access_token(stale=token)
             response = self._retry.call(lambda: attempt(token))
         if response.status_code >= 300:
-            raise _status_error(response, what)
+            raise _status_error(response, what, self._roles_needed(path))
         try:
             return response.json() if response.content else None
         except ValueError:
             raise Permanent(SYSTEM, f"{what}: the response is not JSON") from None
+
+    def _roles_needed(self, path: str) -> str:
+        """What an identity needs to administer `path`'s realm: the roles of the master client
+        `<realm>-realm` for a master-realm identity, of `realm-management` for one of the realm itself;
+        an identity of another realm cannot (Keycloak answers 403 whatever its roles)."""
+        parts = path.split("/")  # "", "admin", "realms", "<realm>", ...
+        target = unquote(parts[3]) if len(parts) > 3 else self._auth_realm
+        if self._auth_realm == "master":
+            return f"the roles view-clients and manage-clients of the master client '{target}-realm'"
+        if target == self._auth_realm:
+            return _ROLES_NEEDED
+        return (
+            f"to be of realm 'master' or {target!r}: an identity of realm {self._auth_realm!r} cannot "
+            f"administer realm {target!r}"
+        )
 
     # -- clients -----------------------------------------------------------------------------------
     def find_client(self, realm: str, client_id: str) -> KeycloakClientInfo:
@@ -377,10 +396,8 @@ class KeycloakClient:
         if not found and not self._sees_any_client(path):
             raise PermissionDenied(
                 SYSTEM,
-                f"client {realm}/{client_id}: Keycloak lists no client at all to this identity (200 []), so "
-                f"it lacks view-clients: grant view-clients and manage-clients on the client "
-                f"'{realm}-realm' (a master-realm identity) or 'realm-management' (an identity of "
-                f"realm {realm!r})",
+                f"client {realm}/{client_id}: Keycloak lists no client at all to this identity (200 []): "
+                f"it needs {self._roles_needed(path)}",
             )
         if not exact:
             others = sorted(str(r.get("clientId")) for r in found if isinstance(r, dict))
