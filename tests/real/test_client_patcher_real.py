@@ -186,7 +186,10 @@ def test_view_clients_only_reads_but_a_rotation_names_the_missing_role(
         rotate = run_clean(stack, "--rotate", PARTNER_API.name, env=stack.env(admin=False))
         assert rotate.returncode == 1
         reason = entries(rotate)[PARTNER_API.name]["reason"]
-        assert "forbidden (403" in reason and "manage-clients" in reason
+        assert "forbidden (403" in reason
+        assert (
+            "needs the roles view-clients and manage-clients of the master client 'partners-realm'" in reason
+        )
         assert stack.keycloak_secret(PARTNER_API) == before
         assert stack.vault_state(PARTNER_API.name)[0] == 1
 
@@ -198,7 +201,7 @@ def test_query_clients_only_is_reported_as_missing_view_clients(
         done = run_clean(stack, env=stack.env(admin=False))
         assert done.returncode == 1
         reason = entries(done)[WWW.name]["reason"]
-        assert "view-clients" in reason and "'ameide-realm'" in reason
+        assert "needs the roles view-clients and manage-clients of the master client 'ameide-realm'" in reason
         assert "not found" not in reason
         assert stack.vault_state(WWW.name)[0] == 0
 
@@ -230,6 +233,10 @@ def test_master_realm_and_realm_local_service_accounts(
         assert local.vault_state(WWW.name)[:2] == (1, local.keycloak_secret(WWW))
         assert result[PARTNER_API.name]["action"] == "failed"
         assert "forbidden (403" in result[PARTNER_API.name]["reason"]
+        assert (
+            "an identity of realm 'ameide' cannot administer realm 'partners'"
+            in result[PARTNER_API.name]["reason"]
+        )
         assert local.vault_state(PARTNER_API.name)[0] == 0
     with other_stack(real_keycloak, openbao, tmp_path / "m", clients, ("master", "client-patcher")) as master:
         done = run_clean(master, env=master.env(admin=False))
