@@ -64,10 +64,11 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
   regenerate clears any rotated secret, so the old secret dies at once. [ClientSecretRotationExecutor]
 - Errors [KeycloakErrorHandler maps a WebApplicationException to ``{"error": <message>}``]: missing, bad,
   foreign-signed, expired token, unknown issuer realm or ended session → 401 ``{"error":"HTTP 401
-  Unauthorized"}`` + ``WWW-Authenticate: Bearer`` [AdminRoot.authenticateRealmAdminRequest]; unknown realm →
-  404 ``{"error":"Realm not found."}`` [RealmsAdminResource]; token of realm A on realm B (A not master) or a
-  missing role → 403 ``{"error":"HTTP 403 Forbidden"}``; unknown client uuid → 404 ``{"error":"Could not find
-  client"}`` when the caller may list clients, else 403 [ClientsResource.getClient].
+  Unauthorized"}`` without a ``WWW-Authenticate`` header [AdminRoot.authenticateRealmAdminRequest];
+  unknown realm → 404 ``{"error":"Realm not found."}`` [RealmsAdminResource]; token of realm A on realm B
+  (A not master) or a missing role → 403 ``{"error":"HTTP 403 Forbidden"}``; unknown client uuid → 404
+  ``{"error":"Could not find client"}`` when the caller may list clients, else 403
+  [ClientsResource.getClient].
 - Injected faults (``fail_next``) answer with Keycloak's 5xx body ``{"error":"unknown_error",
   "error_description":"For more on this error consult the server log."}``; an injected 4xx uses the JAX-RS
   default message, e.g. ``{"error":"HTTP 429 Too Many Requests"}``. Responses are always JSON, whatever
@@ -378,8 +379,8 @@ def _oauth_error(status: int, error: str, description: str) -> _Problem:
 def _jaxrs_error(status: int, message: str | None = None) -> _Problem:
     """A WebApplicationException as KeycloakErrorHandler renders it: `{"error": <message>}`."""
     text = message or f"HTTP {status} {HTTPStatus(status).phrase}"
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return _Problem(Response.json(status, {"error": text}, headers=headers))
+    # KeycloakErrorHandler builds a fresh response: no WWW-Authenticate challenge (Keycloak 26.7.3).
+    return _Problem(Response.json(status, {"error": text}))
 
 
 # -- the emulator -------------------------------------------------------------------------------------

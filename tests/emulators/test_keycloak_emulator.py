@@ -294,7 +294,7 @@ def test_client_id_lookup_is_exact_and_search_is_a_case_insensitive_substring(
     assert (missing.status_code, missing.json()) == (200, [])
 
 
-def test_expired_token_is_401_with_bearer_challenge() -> None:
+def test_expired_token_is_401_without_a_challenge() -> None:
     emulator = KeycloakEmulator(token_lifespan=1)
     emulator.add_realm(REALM)
     emulator.add_client(REALM, PATCHER, service_account=True, service_account_roles=["manage-clients"])
@@ -304,7 +304,7 @@ def test_expired_token_is_401_with_bearer_challenge() -> None:
         time.sleep(2.1)
         response = client.get(f"/admin/realms/{REALM}/clients", headers=headers)
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert "www-authenticate" not in response.headers
         assert response.json() == {"error": "HTTP 401 Unauthorized"}
 
 
