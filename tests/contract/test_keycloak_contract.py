@@ -207,6 +207,7 @@ def test_error_bodies_401_404_409(vendor: Vendor) -> None:
     for bad in (None, "garbage"):
         reply = vendor.admin_get(bad, "/ameide/clients")
         assert (reply.status_code, reply.json()) == (401, {"error": "HTTP 401 Unauthorized"})
+        assert "www-authenticate" not in reply.headers
     missing_realm = vendor.admin_get(token, "/nope/clients", params={"clientId": "x"})
     assert (missing_realm.status_code, missing_realm.json()) == (404, {"error": "Realm not found."})
     unknown = vendor.admin_get(token, "/ameide/clients/00000000-0000-0000-0000-000000000000")
