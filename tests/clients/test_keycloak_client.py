@@ -322,8 +322,58 @@ def test_identity_without_view_rights_cannot_see_the_client_type(
 ) -> None:
     keycloak.add_user("master", "lister", "lister-pass", client_roles={"ameide-realm": ["query-clients"]})
     kc_settings = settings(client_id=None, client_secret=None, username="lister", password="lister-pass")
-    with make(keycloak, clock, kc_settings) as kc, pytest.raises(PermissionDenied, match="view-clients"):
+    with (
+        make(keycloak, clock, kc_settings) as kc,
+        pytest.raises(PermissionDenied, match="view-clients") as err,
+    ):
         kc.find_client("ameide", "app")
+    # Keycloak 26 lists `200 []` to query-clients alone: one probe tells that from a missing client.
+    assert "lists no client at all to this identity" in str(err.value)
+    assert "of the master client 'ameide-realm'" in str(err.value)
+
+
+def test_a_missing_client_stays_not_found_for_an_identity_with_view_rights(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    with make(keycloak, clock) as kc, pytest.raises(NotFound, match="client 'ghost' not found"):
+        kc.find_client("ameide", "ghost")
+
+
+def test_a_403_names_the_master_client_holding_the_roles_of_a_master_identity(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    keycloak.add_user("master", "viewer", "viewer-pass", client_roles={"ameide-realm": ["view-clients"]})
+    kc_settings = settings(client_id=None, client_secret=None, username="viewer", password="viewer-pass")
+    with make(keycloak, clock, kc_settings) as kc:
+        app = kc.find_client("ameide", "app")
+        with pytest.raises(PermissionDenied) as err:
+            kc.regenerate_client_secret(app)
+    assert "manage-clients of the master client 'ameide-realm'" in str(err.value)
+
+
+def test_a_403_names_realm_management_for_a_realm_local_identity_and_refuses_another_realm(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    keycloak.add_realm("partners")
+    keycloak.add_client("partners", "partner-app", secret="partner-secret-000003")
+    keycloak.add_client(
+        "ameide",
+        "local-patcher",
+        secret="local-sa-secret-0004",
+        service_account=True,
+        service_account_roles=["query-clients", "view-clients"],
+    )
+    kc_settings = settings(
+        client_id="local-patcher", client_secret="local-sa-secret-0004", username=None, password=None
+    )
+    with KeycloakClient(keycloak.url, "ameide", kc_settings, FAST, clock=clock) as kc:
+        app = kc.find_client("ameide", "app")
+        with pytest.raises(PermissionDenied) as own:
+            kc.regenerate_client_secret(app)
+        with pytest.raises(PermissionDenied) as foreign:
+            kc.find_client("partners", "partner-app")
+    assert "manage-clients of the client 'realm-management'" in str(own.value)
+    assert "an identity of realm 'ameide' cannot administer realm 'partners'" in str(foreign.value)
 
 
 def test_regenerate_returns_the_new_secret(keycloak: KeycloakEmulator, clock: Clock) -> None:

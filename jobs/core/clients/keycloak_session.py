@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, status_error
+from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, roles_needed, status_error
 from jobs.core.errors import (
     NotFound,
     Permanent,
@@ -301,7 +301,7 @@ class KeycloakSession:
             token = self._access_token(stale=token)
             response = self._retry.call(lambda: attempt(token))
         if response.status_code >= 300:
-            raise status_error(response, what)
+            raise status_error(response, what, roles_needed(self._auth_realm, path))
         try:
             return response.json() if response.content else None
         except ValueError:
