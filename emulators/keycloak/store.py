@@ -160,6 +160,10 @@ class RealmStore:
         with self._lock:
             return self._client(realm, client_id).regenerations
 
+    def client_attributes(self, realm: str, client_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._client(realm, client_id).attributes)
+
     def set_secret(self, realm: str, client_id: str, value: str) -> None:
         """Simulate an out-of-band change (an admin pasting a secret in the console)."""
         with self._lock:
