@@ -173,8 +173,8 @@ class Patcher:
             reason = (
                 f"ROTATED in Keycloak ({rotated_because}; recorded on the client) but the write to Vault "
                 f"{self.target.mount}/{entry.name} failed or its outcome is unknown: consumers still hold "
-                f"the old secret, which no longer works; fix Vault and rerun (the rerun does not rotate "
-                f"again, it writes the new secret): {failure_reason(exc)}"
+                f"the old secret, which no longer works; fix Vault and rerun: a rerun for the same "
+                f"runId does not rotate again, it writes the new secret: {failure_reason(exc)}"
             )
             log.critical(reason, extra={"entry": entry.name})
             return EntryResult(entry.name, Action.FAILED, reason)
