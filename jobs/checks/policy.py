@@ -3,8 +3,9 @@
 Exactly the KV v2 paths and capabilities the job's `VaultClient` calls use, per key, nothing broader
 (docs/design.md#vault-kv-v2): `read` (GET data) → `read` on `<mount>/data/<key>`; a check-and-set data write →
 `create` (new key, e.g. a fixture with cas=0) and `update` (existing key) on `<mount>/data/<key>`; a
-custom_metadata write (POST metadata) → `create`/`update` on `<mount>/metadata/<key>`. Token lookup-self
-(used to tell a dead token from a missing policy) is in Vault's `default` policy.
+custom_metadata write → `read` (GET metadata: its version for `metadata_cas`, which OpenBao >= 2.4 can
+require, and client-patcher's rotation lock) and `create`/`update` on `<mount>/metadata/<key>`. Token
+lookup-self (used to tell a dead token from a missing policy) is in Vault's `default` policy.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _sync(catalog: Catalog, entry: SecretEntry) -> list[Grant]:
     """Read, then write the value with CAS and stamp custom_metadata."""
     return [
         Grant(f"{catalog.vault.kv_mount}/data/{entry.name}", frozenset({"read", "create", "update"})),
-        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"create", "update"})),
+        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"read", "create", "update"})),
     ]
 
 
@@ -42,7 +43,7 @@ def _seed_fixture(catalog: Catalog, entry: SecretEntry) -> list[Grant]:
     """Read, then create only (cas=0: a fixture never overwrites), and stamp custom_metadata."""
     return [
         Grant(f"{catalog.vault.kv_mount}/data/{entry.name}", frozenset({"read", "create"})),
-        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"create", "update"})),
+        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"read", "create", "update"})),
     ]
 
 
