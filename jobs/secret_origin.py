@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from jobs import __version__
 from jobs.checks import check, cli, live, policy
 from jobs.checks.audit import AuditOptions
 from jobs.checks.check import CheckOptions
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add_arguments in (
         ("check", "offline CI check (exit 2 invalid catalog, 1 violation)", cli.add_check_arguments),

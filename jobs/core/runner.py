@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
+from jobs import __version__
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
 from jobs.core.errors import ConfigError, Sealed, failure_reason
 from jobs.core.logs import redact, setup_logging
@@ -37,6 +38,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--catalog",
         type=Path,
