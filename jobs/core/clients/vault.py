@@ -29,6 +29,7 @@ from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_METADATA_ATTEMPTS: Final = 3  # metadata read-then-write rounds before a concurrent writer wins
 # Re-login this long before a Kubernetes-auth token's lease ends.
 _RELOGIN_MARGIN: Final = 0.1
 
@@ -278,17 +279,22 @@ class VaultClient:
         if metadata_cas is not None:
             self._post_metadata(path, custom_metadata, metadata_cas)
             return
-        try:
-            current = self.read_metadata(mount, name)
-        except PermissionDenied:
-            self._post_metadata(path, custom_metadata, None)
-            return
-        body = {k: v for k, v in custom_metadata.items() if k != md.ROTATION_INTENT}
-        lock = current.custom_metadata.get(md.ROTATION_INTENT) if current else None
-        if lock is not None:
-            body[md.ROTATION_INTENT] = lock
-        cas = 0 if current is None else current.metadata_version
-        self._post_metadata(path, body, cas)
+        for attempt in range(_METADATA_ATTEMPTS):
+            try:
+                current = self.read_metadata(mount, name)
+            except PermissionDenied:
+                self._post_metadata(path, custom_metadata, None)
+                return
+            body = {k: v for k, v in custom_metadata.items() if k != md.ROTATION_INTENT}
+            lock = current.custom_metadata.get(md.ROTATION_INTENT) if current else None
+            if lock is not None:
+                body[md.ROTATION_INTENT] = lock
+            try:
+                self._post_metadata(path, body, 0 if current is None else current.metadata_version)
+                return
+            except Conflict:  # another writer changed the metadata between our read and write
+                if attempt == _METADATA_ATTEMPTS - 1:
+                    raise
 
     def _post_metadata(self, path: str, custom_metadata: Mapping[str, str], metadata_cas: int | None) -> None:
         body: dict[str, Any] = {"custom_metadata": dict(custom_metadata)}
