@@ -96,11 +96,16 @@ def clean_env() -> dict[str, str]:
 
 
 def vault_policy(mount: str, names: Iterable[str]) -> str:
-    """Least privilege for client-patcher: read/write data and metadata of exactly these keys."""
+    """Least privilege for client-patcher: read/write data and metadata of exactly these keys, a metadata
+    write limited to custom_metadata and metadata_cas (as `secret-origin policy` generates it)."""
+    only = '"custom_metadata" = []\n    "metadata_cas" = []'
     blocks = []
     for name in names:
         blocks.append(f'path "{mount}/data/{name}" {{ capabilities = ["create", "read", "update"] }}')
-        blocks.append(f'path "{mount}/metadata/{name}" {{ capabilities = ["create", "read", "update"] }}')
+        blocks.append(
+            f'path "{mount}/metadata/{name}" {{\n  capabilities = ["create", "read", "update"]\n'
+            f"  allowed_parameters = {{\n    {only}\n  }}\n}}"
+        )
     return "\n".join(blocks) + "\n"
 
 
