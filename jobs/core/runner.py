@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from jobs import __version__
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
-from jobs.core.errors import ConfigError, failure_reason
+from jobs.core.errors import ConfigError, Sealed, failure_reason
 from jobs.core.logs import redact, setup_logging
 from jobs.core.model import Action, EntryResult, ExitCode, Outcome, RunReport
 from jobs.core.retry import Deadline, RetryPolicy
@@ -135,6 +135,8 @@ def process_entries(
             reason = failure_reason(exc)
             log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
             result = EntryResult(entry.name, Action.FAILED, reason)
+            if isinstance(exc, Sealed):  # it will not unseal itself: one message, no more attempts
+                stopped_because = f"not started: {reason}"
         results.append(result)
     return ctx.report(results, interrupted=bool(stopped_because), warnings=warnings)
 

@@ -143,7 +143,7 @@ def grants_of(job: str, environment: str = "dev") -> dict[str, set[str]]:
 
 def test_policy_grants_are_exact() -> None:
     rw = {"create", "read", "update"}
-    meta = {"create", "update"}
+    meta = {"create", "read", "update"}  # read: the metadata version for metadata_cas
     assert grants_of("client-patcher") == {"secret/data/kc": rw, "secret/metadata/kc": meta}
     assert grants_of("vault-bootstrap") == {
         "secret/data/ghcr-token": rw,
@@ -171,7 +171,7 @@ def test_policy_hcl_shape() -> None:
     hcl = policy.render_hcl("client-patcher", cat, cat.secrets)
     assert 'path "secret/data/kc" {\n  capabilities = ["create", "read", "update"]\n}' in hcl
     assert (
-        'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n'
+        'path "secret/metadata/kc" {\n  capabilities = ["create", "read", "update"]\n'
         '  allowed_parameters = {\n    "custom_metadata" = []\n    "metadata_cas" = []\n  }\n}'
     ) in hcl
 
