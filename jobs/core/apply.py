@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import Conflict
 from jobs.core.model import DRY_RUN, EntryResult
 from jobs.core.plan import KvPlan
+
+if TYPE_CHECKING:  # the vendor SDK loads only when a client is built
+    from jobs.core.clients.vault import VaultClient
 
 REPLANS: Final = 3
 S = TypeVar("S")

@@ -14,14 +14,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.clients.keycloak import KeycloakClient
-from jobs.core.clients.kube import KubeClient, load_configuration
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
@@ -42,6 +39,11 @@ from jobs.patcher.decide import (
     usable_secret_problem,
     with_refresh,
 )
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
 log = logging.getLogger(__name__)
@@ -213,6 +215,9 @@ def execute(ctx: Context) -> RunReport:
         raise ConfigError(f"{ctx.catalog.path}: no top-level `keycloak`")
     keycloak_settings = load_settings(KeycloakSettings)
     vault = open_vault(ctx.retry)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient, load_configuration
+
     kube = KubeClient(load_configuration(), ctx.retry) if any(entry.consumers for entry in entries) else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from jobs.core.plan import plan_sync
 from jobs.core.settings import VaultSettings
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
+from tests.support.summary import read_summary
 
 KEYCLOAK = {"url": "http://keycloak.invalid:8080"}
 FIXTURE = "dev-placeholder-fixture"
@@ -31,16 +31,16 @@ def stack(openbao: OpenBao, tmp_path: Path) -> Iterator[BootstrapStack]:
 
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return dict(json.loads(done.stdout))
+    return read_summary(done.stdout)
 
 
 def actions(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
-    return {e["name"]: e["action"] for e in summary(done)["entries"]}
+    return {e["entry"]: e["action"] for e in summary(done)["entries"]}
 
 
 def run(stack: BootstrapStack, *args: str, never: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """Run the job (JSON logs) and check no secret value reached any output."""
-    done = stack.run("--log-format", "json", *args)
+    done = stack.run("--log-format", "json", "--summary", "full", *args)
     output = done.stdout + done.stderr
     for value in [*stack.secret_values(), FIXTURE, *never]:
         assert value not in output, "a secret value was printed"
@@ -69,7 +69,7 @@ def test_sixty_secrets_sync_then_resync_is_a_true_no_op(stack: BootstrapStack) -
     assert summary(first)["counts"] == {
         "written": 60,
         "unchanged": 0,
-        "seeded-fixture": 2,
+        "seeded_fixture": 2,
         "skipped": 0,
         "failed": 0,
     }
@@ -198,7 +198,7 @@ def test_fixture_run_racing_a_client_patcher_style_writer_never_leaves_the_fixtu
         thread.join(timeout=30)
 
     assert done.returncode == 0, done.stdout
-    assert set(actions(done).values()) <= {"seeded-fixture", "skipped"}
+    assert set(actions(done).values()) <= {"seeded_fixture", "skipped"}
     assert {name: stack.vault_value(name) for name in names} == {n: f"real-secret-{n}" for n in names}
 
 
@@ -219,7 +219,7 @@ def test_required_secret_missing_fails_without_a_fixture(stack: BootstrapStack) 
     done = run(stack)
 
     assert done.returncode == 1
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["ghcr-token"]["action"] == "failed"
     assert "required, but ghcr-pull-secret is not found in Azure Key Vault" in entries["ghcr-token"]["reason"]
     assert entries["app-00"]["action"] == "written"  # the other entries were still processed
@@ -246,8 +246,8 @@ def test_disabled_expired_and_future_secrets_count_as_missing_and_are_never_fetc
 
     done = run(stack, never=("kept-Zq9",))
 
-    entries = {e["name"]: e for e in summary(done)["entries"]}
-    assert entries["disabled-key"]["action"] == "seeded-fixture"
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
+    assert entries["disabled-key"]["action"] == "seeded_fixture"
     assert "disabled in Azure Key Vault" in entries["disabled-key"]["reason"]
     assert entries["expired-key"]["action"] == "skipped"
     assert "expired in Azure Key Vault; the value in Vault is kept" in entries["expired-key"]["reason"]
@@ -302,11 +302,11 @@ def test_bad_federated_token_fails_external_entries_clearly(stack: BootstrapStac
     done = run(stack)
 
     assert done.returncode == 1
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["app-00"]["action"] == "failed"
     assert "AADSTS700213" in entries["app-00"]["reason"]
     assert "could not read Azure Key Vault" in entries["app-00"]["reason"]
-    assert entries["grafana"]["action"] == "seeded-fixture"  # needs no Azure at all
+    assert entries["grafana"]["action"] == "seeded_fixture"  # needs no Azure at all
     assert stack.vault_read("app-00") is None
 
 
@@ -317,10 +317,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(stack: BootstrapStack) -> No
     done = run(stack, "--dry-run")
 
     assert done.returncode == 0
-    assert summary(done)["dryRun"] is True
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    assert summary(done)["dry_run"] is True
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["app-00"]["reason"].startswith("DRY-RUN: would be written")
-    assert entries["grafana"]["reason"].startswith("DRY-RUN: would be seeded-fixture")
+    assert entries["grafana"]["reason"].startswith("DRY-RUN: would be seeded_fixture")
     assert "DRY-RUN: app-00 would be written" in done.stderr
     assert stack.vault_versions() == {}
 
@@ -333,7 +333,7 @@ def test_production_never_writes_fixtures(stack: BootstrapStack) -> None:
 
     done = run(stack)
 
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["grafana"]["action"] == "skipped"
     assert "production" in entries["grafana"]["reason"]
     assert stack.vault_versions() == {}
@@ -343,7 +343,7 @@ def test_missing_azure_settings_is_a_bad_invocation(stack: BootstrapStack) -> No
     stack.write_catalog(external(1))
     env = {k: v for k, v in stack.env().items() if k != "AZURE_FEDERATED_TOKEN_FILE"}
 
-    done = stack.run("--log-format", "json", env=env)
+    done = stack.run("--log-format", "json", "--summary", "full", env=env)
 
     assert done.returncode == 2
     assert "AZURE_FEDERATED_TOKEN_FILE" in done.stderr
