@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -347,3 +349,63 @@ def test_missing_azure_settings_is_a_bad_invocation(stack: BootstrapStack) -> No
 
     assert done.returncode == 2
     assert "AZURE_FEDERATED_TOKEN_FILE" in done.stderr
+
+
+def test_output_is_log_friendly_json_lines_with_constant_messages(stack: BootstrapStack) -> None:
+    """Every stderr line is one JSON object, messages are constant (the entry is a field), a progress
+    record shows up, and by default stdout lists only the entries that changed, then the counts."""
+    values = {f"app-{i:02d}": f"akv-value-{i:02d}-Zq9" for i in range(20)}
+    stack.seed_akv(values)
+    stack.write_catalog(external(20))
+    stack.settle()
+    first = stack.run("--log-format", "json", "--concurrency", "4")
+    assert first.returncode == 0, first.stderr
+    logs = [json.loads(line) for line in first.stderr.splitlines()]
+    written = [r for r in logs if r["message"] == "entry written"]
+    assert sorted(r["entry"] for r in written) == sorted(values)
+    assert not any(name in r["message"] for r in logs for name in values)
+    progress = [r for r in logs if r["message"] == "progress"]
+    assert progress[-1]["done"] == progress[-1]["total"] == 20
+    stdout = first.stdout.splitlines()
+    assert all(len(line.encode()) <= 16 * 1024 for line in stdout)
+    assert [e["entry"] for e in summary(first)["entries"]] == sorted(values)  # catalog order
+
+    second = stack.run("--log-format", "json")
+    assert second.returncode == 0
+    assert len(second.stdout.splitlines()) == 1  # nothing changed: only the summary record
+    assert summary(second)["counts"]["unchanged"] == 20 and summary(second)["exit_code"] == 0
+    text = stack.run("--log-format", "text")
+    assert "(20 unchanged entries not listed; --summary full lists them)" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "problems"),
+    [
+        (["--catalog", "{bad}"], {}, True),
+        (["--catalog", "{good}", "--only", "nope"], {}, False),
+        (["--catalog", "{good}", "--concurrency", "0"], {}, False),
+        (["--catalog", "{good}"], {"VAULT_ADDR": ""}, False),
+        ([], {}, False),
+    ],
+)
+def test_exit_2_under_json_is_json_on_both_streams(
+    stack: BootstrapStack, tmp_path: Path, args: list[str], env: dict[str, str], problems: bool
+) -> None:
+    stack.write_catalog(external(1))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("secrets:\n  - name: x\n    origin: nowhere\n", encoding="utf-8")
+    argv = [a.format(bad=bad, good=stack.catalog_path) for a in args]
+    environment = {k: v for k, v in stack.env(**env).items() if k != "SECRET_CATALOG" and v != ""}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vault-bootstrap"), *argv, "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert records and all(isinstance(r, dict) for r in records)
+    assert ("problems" in records[-1]) is problems
+    assert summary(done)["exit_code"] == 2
