@@ -58,6 +58,16 @@ class ExitCode(IntEnum):
 
 
 @dataclass(frozen=True)
+class ConsumerResult:
+    """One consumer ExternalSecret of an entry: the force-sync value it was refreshed to, and how."""
+
+    namespace: str
+    name: str
+    force_sync: str
+    outcome: str  # patched, would_patch, current, failed
+
+
+@dataclass(frozen=True)
 class EntryResult:
     """The outcome of one catalog entry. `reason` and `warnings` never hold a secret value."""
 
@@ -67,6 +77,7 @@ class EntryResult:
     vault_version: int | None = None
     warnings: tuple[str, ...] = ()
     dry_run: bool = False
+    consumers: tuple[ConsumerResult, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -142,6 +153,11 @@ def _entry_json(job: str, result: EntryResult) -> dict[str, Any]:
         payload["vault_version"] = result.vault_version
     if result.warnings:
         payload["warnings"] = [redact(w) for w in result.warnings]
+    if result.consumers:
+        payload["consumers"] = [
+            {"namespace": c.namespace, "name": c.name, "force_sync": c.force_sync, "outcome": c.outcome}
+            for c in result.consumers
+        ]
     return payload
 
 

@@ -79,7 +79,8 @@ class Patcher:
 
     def _annotate(self, consumer: Consumer, plan: ConsumerPlan) -> None:
         if self.target.dry_run:
-            log.info(f"{DRY_RUN} would annotate {plan.consumer} force-sync={plan.value}")
+            extra = {"consumer": plan.consumer, "force_sync": plan.value}
+            log.info("%s consumer would be annotated", DRY_RUN, extra=extra)
         elif self.kube is not None:
             self.kube.annotate_force_sync(consumer.namespace, consumer.name, plan.value)
             log.info("annotated consumer", extra={"consumer": plan.consumer, "force_sync": plan.value})
@@ -91,6 +92,7 @@ class Patcher:
         current: list[str] = []
         warnings: list[str] = []
         failures: list[str] = []
+        failed: list[str] = []
         for consumer in consumers:
             try:
                 plan = self._refresh_one(consumer, version)
@@ -102,7 +104,10 @@ class Patcher:
                 (patched if plan.patch else current).append(plan.consumer)
             except ClientError as exc:
                 failures.append(f"consumer {consumer}: {failure_reason(exc)}")
-        return ConsumerOutcome(tuple(patched), tuple(current), tuple(warnings), tuple(failures))
+                failed.append(f"{consumer.namespace}/{consumer.name}")
+        return ConsumerOutcome(
+            tuple(patched), tuple(current), tuple(warnings), tuple(failures), tuple(failed)
+        )
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:

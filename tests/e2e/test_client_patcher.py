@@ -48,7 +48,7 @@ def entries(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]
 
 def run_clean(stack: ClientPatcherStack, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run the job and check the one rule every run obeys: no secret value in any output."""
-    done = stack.run(*args, **kwargs)
+    done = stack.run("--summary", "full", *args, **kwargs)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
     return done
 
@@ -128,7 +128,14 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(stack: ClientPatche
     assert "would annotate force-sync=v2 on ameide-dev/www-auth" in www["reason"]
     assert entries(dry)[PLATFORM.name]["action"] == "unchanged"
     assert summary(dry)["dry_run"] is True
-    assert "DRY-RUN: would annotate ameide-dev/www-auth force-sync=v2" in dry.stderr
+    assert {
+        "namespace": "ameide-dev",
+        "name": "www-auth",
+        "force_sync": "v2",
+        "outcome": "would_patch",
+    } in www["consumers"]
+    annotated = [line for line in dry.stderr.splitlines() if "DRY-RUN: consumer would be annotated" in line]
+    assert any("ameide-dev/www-auth" in line and "v2" in line for line in annotated)
     assert stack.vault_state(WWW.name)[0] == 1
     assert consumer_states(stack) == before
     assert stack.kube.count(lambda method, _: method != "GET") == 0

@@ -128,7 +128,7 @@ def test_token_endpoint_echoing_the_login_form_prints_no_credential(
         return None
 
     intercept(monkeypatch, patcher.keycloak, echo)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "invalid_client" in done.stdout
     assert {e["action"] for e in summary(done)["entries"]} == {"failed"}
@@ -137,7 +137,7 @@ def test_token_endpoint_echoing_the_login_form_prints_no_credential(
 
 def test_token_endpoint_failing_until_the_deadline_prints_no_credential(patcher: ClientPatcherStack) -> None:
     patcher.keycloak.fail_next(50, 500, path_prefix="/realms/master/protocol")
-    done = patcher.run("--deadline", "4")
+    done = patcher.run("--summary", "full", "--deadline", "4")
     assert done.returncode == 1
     assert "retrying after a transient error" in done.stderr
     assert_clean(done, patcher.secret_values())
@@ -155,7 +155,7 @@ def test_token_response_that_is_not_json_prints_nothing_of_its_body(
         return None
 
     intercept(monkeypatch, patcher.keycloak, broken)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "not Keycloak's JSON" in done.stdout
     assert_clean(done, [leaked_token, *patcher.secret_values()])
@@ -175,7 +175,7 @@ def test_clients_search_that_is_not_json_prints_none_of_the_secrets_it_holds(
         return None
 
     intercept(monkeypatch, patcher.keycloak, html)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "not JSON" in done.stdout
     assert_clean(done, patcher.secret_values())
@@ -185,7 +185,7 @@ def test_admin_api_errors_with_keycloak_bodies_print_no_secret(patcher: ClientPa
     patcher.keycloak.fail_next(1, 401, path_prefix="/admin")  # a token renewal mid-run
     patcher.keycloak.fail_next(1, 403, path_prefix=f"/admin/realms/{PORTAL.realm}")
     patcher.keycloak.fail_next(20, 500, path_prefix=f"/admin/realms/{PARTNER_API.realm}/clients")
-    done = patcher.run("--deadline", "6")
+    done = patcher.run("--summary", "full", "--deadline", "6")
     assert done.returncode == 1
     results = {e["entry"]: e["action"] for e in summary(done)["entries"]}
     assert results[WWW.name] == "written"
@@ -198,7 +198,7 @@ def test_vault_permission_denied_on_one_key_prints_no_secret(patcher: ClientPatc
     policy = f"leaks-{patcher.mount}"
     patcher.openbao.write_policy(policy, vault_policy(patcher.mount, allowed))
     token = patcher.openbao.token_with_policies(policy)
-    done = patcher.run(env=patcher.env(VAULT_TOKEN=token))
+    done = patcher.run("--summary", "full", env=patcher.env(VAULT_TOKEN=token))
     assert done.returncode == 1
     results = {e["entry"]: e for e in summary(done)["entries"]}
     assert results[WWW.name]["action"] == "failed"
@@ -207,7 +207,7 @@ def test_vault_permission_denied_on_one_key_prints_no_secret(patcher: ClientPatc
 
 
 def test_dry_run_with_rotation_prints_no_secret(patcher: ClientPatcherStack) -> None:
-    done = patcher.run("--dry-run", "--rotate", WWW.name, "--log-format", "text")
+    done = patcher.run("--summary", "full", "--dry-run", "--rotate", WWW.name, "--log-format", "text")
     assert done.returncode == 0, done.stderr
     assert "DRY-RUN" in done.stdout
     assert_clean(done, patcher.secret_values())

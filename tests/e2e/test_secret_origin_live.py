@@ -241,7 +241,7 @@ def test_client_patcher_runs_under_its_generated_policy(
         assert "*" not in hcl.stdout.replace("# ", "")
         openbao.write_policy(f"generated-cp-{kv_mount}", hcl.stdout)
         token = openbao.token_with_policies(f"generated-cp-{kv_mount}")
-        done = stack.run(env=stack.env(VAULT_TOKEN=token))
+        done = stack.run("--summary", "full", env=stack.env(VAULT_TOKEN=token))
         assert done.returncode == 0, done.stdout + done.stderr
         assert read_summary(done.stdout)["counts"]["written"] == len(stack.clients)
         client = openbao.client(token)
