@@ -98,7 +98,7 @@ def list_akv(ctx: Context, akv: AzureKeyVaultClient | None) -> tuple[Listing, tu
         return exc, (f"anti-pattern check not done: {failure_reason(exc)}",)
     found = anti_patterns(ctx.catalog, listing)
     for warning in found:
-        log.warning(warning)
+        log.warning("anti-pattern in Azure Key Vault", extra={"warning": warning})
     return listing, tuple(found)
 
 

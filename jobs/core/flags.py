@@ -106,17 +106,20 @@ def log_format_of(argv: Sequence[str] | None) -> str:
     return "text" if sys.stdout.isatty() else "json"
 
 
-def bad_invocation(job: str, log_format: str, message: str, problems: Sequence[str] = ()) -> int:
-    """Exit 2, said once. Under json, stderr gets one JSON object (catalog problems as a `problems`
-    array) and stdout still ends with the summary record carrying the exit code."""
+def bad_invocation(
+    job: str, log_format: str, message: str, problems: Sequence[str] = (), exit_code: int = BAD_INVOCATION
+) -> int:
+    """A run that ends before its entries (exit 2, or 1 for a crash), said once. Under json, stderr
+    gets one JSON object (catalog problems as a `problems` array) and stdout still ends with the
+    summary record carrying the exit code."""
     if log_format != "json":
         print(message, file=sys.stderr)
-        return BAD_INVOCATION
+        return exit_code
     record: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": "error",
         "logger": "jobs",
-        "message": "bad invocation",
+        "message": "bad invocation" if exit_code == BAD_INVOCATION else "run failed",
         "job": job,
         "error": message.splitlines()[0] if message else "",
     }
@@ -129,12 +132,12 @@ def bad_invocation(job: str, log_format: str, message: str, problems: Sequence[s
         "dry_run": False,
         "interrupted": False,
         "stopped_by": None,
-        "exit_code": BAD_INVOCATION,
+        "exit_code": exit_code,
         "counts": {},
         "warnings": [],
     }
     print(json.dumps(summary), flush=True)
-    return BAD_INVOCATION
+    return exit_code
 
 
 class JobParser(argparse.ArgumentParser):

@@ -134,7 +134,7 @@ def fail_all(
 def _install_sigterm(interrupt: threading.Event) -> None:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if not interrupt.is_set():
-            log.warning("SIGTERM received: finishing the in-flight entry, starting no new ones")
+            log.warning("SIGTERM received: finishing the entries in flight, starting no new ones")
         interrupt.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -203,7 +203,7 @@ def run_main(
     except ConfigError as exc:
         return bad_invocation(parser.prog, log_format, f"{parser.prog}: error: {redact(str(exc))}")
     except Exception as exc:  # noqa: BLE001 - a crash outside the entry loop: no raw traceback
-        print(f"{parser.prog}: error: {failure_reason(exc)}", file=sys.stderr)
-        return ExitCode.ENTRY_FAILED
+        message = f"{parser.prog}: error: {failure_reason(exc)}"
+        return bad_invocation(parser.prog, log_format, message, exit_code=ExitCode.ENTRY_FAILED)
     print(redact(outcome.render(log_format, SummaryMode(args.summary))), flush=True)
     return outcome.exit_code

@@ -98,7 +98,9 @@ class Patcher:
                 plan = self._refresh_one(consumer, version)
                 if plan.warning:
                     warnings.append(plan.warning)
-                    log.warning(plan.warning)
+                    log.warning(
+                        "consumer warning", extra={"consumer": plan.consumer, "warning": plan.warning}
+                    )
                 if plan.patch:
                     self._annotate(consumer, plan)
                 (patched if plan.patch else current).append(plan.consumer)
@@ -166,7 +168,7 @@ class Patcher:
                 f"{self.target.mount}/{entry.name}: the old secret no longer works and consumers still "
                 f"hold it; fix Vault and rerun (the rerun rotates again and writes): {failure_reason(exc)}"
             )
-            log.critical(reason, extra={"entry": entry.name})
+            log.critical("rotated but not written to Vault", extra={"entry": entry.name, "reason": reason})
             return EntryResult(entry.name, Action.FAILED, reason)
         return self._finish(entry, done, rotation.reason if rotation.rotate else None)
 
@@ -179,7 +181,7 @@ class Patcher:
             f"{DRY_RUN} would rotate the client secret of {client.label} ({rotation.reason}; "
             f"POST client-secret) and write it as v{version}"
         )
-        log.info(reason, extra={"entry": entry.name})
+        log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
         return with_refresh(result, target, self.refresh_consumers(entry.consumers, version))
@@ -189,7 +191,9 @@ class Patcher:
         if rotated_because:
             result = replace(result, reason=f"rotated ({rotated_because}); {result.reason}")
         if self.target.dry_run and result.action is Action.WRITTEN:
-            log.info(result.reason, extra={"entry": entry.name})
+            log.info(
+                "%s entry would be written", DRY_RUN, extra={"entry": entry.name, "reason": result.reason}
+            )
         target = decide_force_sync_target(
             result.action, result.vault_version, done.seen.current.custom_metadata
         )

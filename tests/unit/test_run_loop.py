@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs.core.catalog import SecretEntry, load_catalog
-from jobs.core.model import Action, EntryResult, StopReason
+from jobs.core.model import Action, EntryResult, RunReport, StopReason
 from jobs.core.pool import Progress
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.runner import RunContext, process_entries
@@ -145,3 +145,38 @@ def test_progress_is_logged_every_ten_seconds_on_a_slow_run(caplog: pytest.LogCa
     progress.tick(failed=False)
     records = [r for r in caplog.records if r.getMessage() == "progress"]
     assert [(r.__dict__["done"], r.__dict__["rate_per_second"]) for r in records] == [(2, 0.2)]
+
+
+def test_a_crash_outside_the_entry_loop_under_json_is_json_on_both_streams(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from jobs.core.flags import JobParser, add_common_arguments
+    from jobs.core.runner import run_main
+
+    parser = JobParser(prog="vault-bootstrap")
+    add_common_arguments(parser)
+
+    def crash(ctx: RunContext[None]) -> RunReport:
+        raise RuntimeError("boom")
+
+    code = run_main("vault-bootstrap", parser, ["--catalog", str(EXAMPLE), "--log-format", "json"], crash)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(line)["message"] for line in err.splitlines()][-1] == "run failed"
+    assert json.loads(out.splitlines()[-1])["exit_code"] == 1
+
+
+def test_a_usage_error_under_json_is_json_on_both_streams(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from jobs import vault_bootstrap
+
+    with pytest.raises(SystemExit) as exited:
+        vault_bootstrap.main(["--catalog", str(EXAMPLE), "--log-format", "json", "--concurrency", "x"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2
+    record = json.loads(err)
+    assert "--concurrency" in record["error"] and record["level"] == "error"
+    assert json.loads(out)["exit_code"] == 2
