@@ -31,7 +31,8 @@ class VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         import jobs
 
-        parser.exit(message=f"{parser.prog} {jobs.__version__}\n")
+        print(f"{parser.prog} {jobs.__version__}")  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
 def positive_seconds(text: str) -> float:
