@@ -323,7 +323,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(stack: BootstrapStack) -> No
     entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["app-00"]["reason"].startswith("DRY-RUN: would be written")
     assert entries["grafana"]["reason"].startswith("DRY-RUN: would be seeded_fixture")
-    assert "DRY-RUN: app-00 would be written" in done.stderr
+    planned = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {
+        "message": "DRY-RUN: entry would be written",
+        "entry": "app-00",
+        "action": "written",
+    }.items() <= next(r for r in planned if r.get("entry") == "app-00").items()
     assert stack.vault_versions() == {}
 
 
