@@ -206,15 +206,24 @@ def test_query_clients_only_is_reported_as_missing_view_clients(
         assert stack.vault_state(WWW.name)[0] == 0
 
 
-def test_refused_service_account_falls_back_to_the_admin_password_grant(
+def test_refused_service_account_fails_unless_the_password_fallback_is_allowed(
     stack: RealClientPatcherStack,
 ) -> None:
     wrong = "not-the-secret-" + "0" * 20
-    done = run_clean(stack, "--log-format", "text", env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "falling back to the admin password grant" in done.stderr
-    assert "unauthorized_client" in done.stderr
-    assert "grant=password" in done.stderr
+    refused = run_clean(stack, env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong))
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    assert "unauthorized_client" in refused.stderr
+    assert all("KEYCLOAK_ALLOW_PASSWORD_FALLBACK" in e["reason"] for e in entries(refused).values())
+
+    allowed = run_clean(
+        stack,
+        "--log-format",
+        "text",
+        env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong, KEYCLOAK_ALLOW_PASSWORD_FALLBACK="true"),
+    )
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert "fell back to the admin password grant" in allowed.stdout + allowed.stderr
+    assert "grant=password" in allowed.stderr
     for spec in DEFAULT_CLIENTS:
         assert stack.vault_state(spec.name)[:2] == (1, stack.keycloak_secret(spec))
 
