@@ -5,6 +5,7 @@ rules in `jobs.checks.smoke` and `jobs.checks.audit`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from jobs.checks.audit import AuditOptions, assess, exit_code, render_json, render_markdown
 from jobs.checks.expected import Known
@@ -22,13 +23,15 @@ from jobs.checks.smoke import (
     vault_verdict,
 )
 from jobs.core.catalog import Catalog, SecretEntry
-from jobs.core.clients.kube import KubeClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.model import Action, CommandOutput, EntryResult, RunReport
 from jobs.core.observed import KvRead
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_error, login_or_fail_all, open_vault
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
         if e not in entries
     ]
     vault = open_vault(ctx.retry)
+    from jobs.core.clients.kube import KubeClient
+
     kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.options.consumers else None
     try:
         refused = login_or_fail_all(ctx, ctx.entries, vault)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, Conflict, Transient, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult
 from jobs.core.plan import KvPlan
+
+if TYPE_CHECKING:  # the vendor SDK loads only when a client is built
+    from jobs.core.clients.vault import VaultClient
 
 log = logging.getLogger(__name__)
 

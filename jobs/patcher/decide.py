@@ -11,7 +11,7 @@ from typing import Final, NamedTuple
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.eso import why_force_sync_ignored
-from jobs.core.model import Action, EntryResult
+from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import CLIENT_SECRET_AUTH, ExternalSecretState, KeycloakClientInfo, KvRead
 from jobs.core.plan import KvPlan, plan_sync
 
@@ -217,6 +217,7 @@ class ConsumerOutcome:
     current: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # namespace/name of each consumer in `failures`
 
 
 # (catch-up, dry run) -> how the patched consumers are reported
@@ -232,7 +233,7 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
     """The entry's result once its consumers were refreshed to the target version: a failed consumer
     fails the entry. Without a target nothing was refreshed and the result stands."""
     version, value = target.version, target.value
-    if version is None:
+    if version is None or value is None:
         return result
     parts = [result.reason]
     if outcome.patched:
@@ -244,4 +245,21 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
     if outcome.failures:
         parts.append("consumer refresh failed: " + "; ".join(outcome.failures))
         action = Action.FAILED
-    return EntryResult(result.name, action, "; ".join(parts), version, outcome.warnings, result.dry_run)
+    consumers = consumer_results(value, outcome, dry_run=result.dry_run)
+    return EntryResult(
+        result.name, action, "; ".join(parts), version, outcome.warnings, result.dry_run, consumers
+    )
+
+
+def consumer_results(value: str, outcome: ConsumerOutcome, *, dry_run: bool) -> tuple[ConsumerResult, ...]:
+    """The consumers as structured data for the summary, in the order they were refreshed."""
+    found = [
+        *((c, "would_patch" if dry_run else "patched") for c in outcome.patched),
+        *((c, "current") for c in outcome.current),
+        *((c, "failed") for c in outcome.failed),
+    ]
+    results = []
+    for consumer, how in found:
+        namespace, _, name = consumer.partition("/")
+        results.append(ConsumerResult(namespace, name, value, how))
+    return tuple(results)

@@ -24,11 +24,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
-from jobs.core.clients.keycloak import KeycloakClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, Conflict, Permanent, failure_reason
 from jobs.core.observed import KeycloakClientInfo
 from jobs.core.retry import RetryPolicy
@@ -40,6 +38,10 @@ from jobs.patcher.decide import (
     lock_is_live,
     lock_value,
 )
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.vault import VaultClient
 
 log = logging.getLogger(__name__)
 # How long a run waits for a concurrent run's rotation of the same runId (bounded by --deadline).

@@ -15,14 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.clients.keycloak import KeycloakClient
-from jobs.core.clients.kube import KubeClient, load_configuration
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
@@ -46,6 +43,11 @@ from jobs.patcher.decide import (
     with_refresh,
 )
 from jobs.patcher.rotation import Rotation
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
 SERVE_CHECKS: Final = 5  # read-after-write attempts before consumers are annotated
@@ -88,7 +90,8 @@ class Patcher:
 
     def _annotate(self, consumer: Consumer, plan: ConsumerPlan) -> None:
         if self.target.dry_run:
-            log.info(f"{DRY_RUN} would annotate {plan.consumer} force-sync={plan.value}")
+            extra = {"consumer": plan.consumer, "force_sync": plan.value}
+            log.info("%s consumer would be annotated", DRY_RUN, extra=extra)
         elif self.kube is not None:
             self.kube.annotate_force_sync(consumer.namespace, consumer.name, plan.value)
             log.info("annotated consumer", extra={"consumer": plan.consumer, "force_sync": plan.value})
@@ -100,19 +103,25 @@ class Patcher:
         current: list[str] = []
         warnings: list[str] = []
         failures: list[str] = []
+        failed: list[str] = []
         value = target.value or ""
         for consumer in consumers:
             try:
                 plan = self._refresh_one(consumer, value)
                 if plan.warning:
                     warnings.append(plan.warning)
-                    log.warning(plan.warning)
+                    log.warning(
+                        "consumer warning", extra={"consumer": plan.consumer, "warning": plan.warning}
+                    )
                 if plan.patch:
                     self._annotate(consumer, plan)
                 (patched if plan.patch else current).append(plan.consumer)
             except ClientError as exc:
                 failures.append(f"consumer {consumer}: {failure_reason(exc)}")
-        return ConsumerOutcome(tuple(patched), tuple(current), tuple(warnings), tuple(failures))
+                failed.append(f"{consumer.namespace}/{consumer.name}")
+        return ConsumerOutcome(
+            tuple(patched), tuple(current), tuple(warnings), tuple(failures), tuple(failed)
+        )
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:
@@ -176,7 +185,7 @@ class Patcher:
                 f"the old secret, which no longer works; fix Vault and rerun: a rerun for the same "
                 f"runId does not rotate again, it writes the new secret: {failure_reason(exc)}"
             )
-            log.critical(reason, extra={"entry": entry.name})
+            log.critical("rotated but not written to Vault", extra={"entry": entry.name, "reason": reason})
             return EntryResult(entry.name, Action.FAILED, reason)
         return self._finish(entry, done, rotated_because)
 
@@ -189,7 +198,7 @@ class Patcher:
             f"{DRY_RUN} would rotate the client secret of {client.label} ({rotation.reason}; "
             f"POST client-secret) and write it as v{version}"
         )
-        log.info(reason, extra={"entry": entry.name})
+        log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
         return with_refresh(result, target, self.refresh_consumers(entry.consumers, target))
@@ -199,7 +208,9 @@ class Patcher:
         if rotated_because:
             result = replace(result, reason=f"rotated ({rotated_because}); {result.reason}")
         if self.target.dry_run and result.action is Action.WRITTEN:
-            log.info(result.reason, extra={"entry": entry.name})
+            log.info(
+                "%s entry would be written", DRY_RUN, extra={"entry": entry.name, "reason": result.reason}
+            )
         dry_written = self.target.dry_run and result.action is Action.WRITTEN
         written = done.applied.new_version is not None or dry_written
         if result.vault_version is None or not entry.consumers:
@@ -252,6 +263,9 @@ def execute(ctx: Context) -> RunReport:
         raise ConfigError(f"{ctx.catalog.path}: no top-level `keycloak`")
     keycloak_settings = load_settings(KeycloakSettings)
     vault = open_vault(ctx.retry)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient, load_configuration
+
     kube = KubeClient(load_configuration(), ctx.retry) if any(entry.consumers for entry in entries) else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -25,6 +24,7 @@ from lab.client_patcher_stack import (
     assert_no_secret_in,
 )
 from lab.openbao import OpenBao
+from tests.support.summary import read_summary
 
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS
 CONSUMERS = [c for spec in DEFAULT_CLIENTS for c in spec.consumers]
@@ -38,18 +38,18 @@ def stack(openbao: OpenBao, kv_mount: str, tmp_path: Path) -> Iterator[ClientPat
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return read_summary(done.stdout)
     except ValueError:
         pytest.fail(f"no JSON summary on stdout (exit {done.returncode}): {done.stdout}\n{done.stderr}")
 
 
 def entries(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in summary(done)["entries"]}
+    return {e["entry"]: e for e in summary(done)["entries"]}
 
 
 def run_clean(stack: ClientPatcherStack, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run the job and check the one rule every run obeys: no secret value in any output."""
-    done = stack.run(*args, **kwargs)
+    done = stack.run("--summary", "full", *args, **kwargs)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
     return done
 
@@ -132,8 +132,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(stack: ClientPatche
     assert www["reason"].startswith("DRY-RUN: would be written")
     assert "would annotate force-sync=v2 on ameide-dev/www-auth" in www["reason"]
     assert entries(dry)[PLATFORM.name]["action"] == "unchanged"
-    assert summary(dry)["dryRun"] is True
-    assert "DRY-RUN: would annotate ameide-dev/www-auth force-sync=v2" in dry.stderr
+    assert summary(dry)["dry_run"] is True
+    assert {
+        "namespace": "ameide-dev",
+        "name": "www-auth",
+        "force_sync": "v2",
+        "outcome": "would_patch",
+    } in www["consumers"]
+    annotated = [line for line in dry.stderr.splitlines() if "DRY-RUN: consumer would be annotated" in line]
+    assert any("ameide-dev/www-auth" in line and "v2" in line for line in annotated)
     assert stack.vault_state(WWW.name)[0] == 1
     assert consumer_states(stack) == before
     assert stack.kube.count(lambda method, _: method != "GET") == 0
@@ -246,7 +253,7 @@ def test_bad_entries_fail_alone_and_the_others_are_written(
         assert platform["action"] == "failed"
         assert "consumer ameide-dev/www-ameide-platform-auth" in platform["reason"]
         assert "not found" in platform["reason"]
-        assert platform["vaultVersion"] == 1  # the value itself was written
+        assert platform["vault_version"] == 1  # the value itself was written
         www = result[WWW.name]
         assert www["action"] == "failed"
         assert "consumer ameide-dev/www-auth" in www["reason"] and "forbidden" in www["reason"]
@@ -392,7 +399,7 @@ def test_vault_kubernetes_auth_with_a_policy_limited_to_the_catalog(
 def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> None:
     stack.keycloak.latency = 0.4
     process = subprocess.Popen(
-        stack.command("--log-format", "json"),
+        stack.command("--log-format", "json", "--summary", "full"),
         env=stack.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -405,7 +412,7 @@ def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> No
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert_no_secret_in(stdout + stderr, stack.secret_values())
-    report = json.loads(stdout)
+    report = read_summary(stdout)
     assert report["interrupted"] is True
     actions = [e["action"] for e in report["entries"]]
     assert actions[0] == "written"  # the in-flight entry finished
@@ -422,7 +429,7 @@ def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatche
     lets exactly one write each key; the other sees the value and changes nothing."""
     runs = [
         subprocess.Popen(
-            stack.command("--log-format", "json"),
+            stack.command("--log-format", "json", "--summary", "full"),
             env=stack.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -432,7 +439,7 @@ def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatche
     ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
-    written = [json.loads(out)["counts"]["written"] for out, _ in outputs]
+    written = [read_summary(out)["counts"]["written"] for out, _ in outputs]
     assert sum(written) == len(DEFAULT_CLIENTS)  # every key written by exactly one of the two runs
     for spec in DEFAULT_CLIENTS:
         version, value, _ = stack.vault_state(spec.name)

@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 import hvac
 import hvac.exceptions
 import requests
+from requests.adapters import HTTPAdapter
 
 from jobs.core import metadata as md
 from jobs.core.clients.vault_errors import SYSTEM, translate
@@ -66,7 +67,10 @@ class VaultClient:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        connections: int = 10,
     ) -> None:
+        """`connections`: the HTTP connections kept for reuse, at least the threads that share this
+        client (requests' sessions are shared across threads; a too small pool reconnects)."""
         self._settings = settings
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
@@ -75,6 +79,9 @@ class VaultClient:
         session = _DeadlineSession(lambda: self._retry.deadline.cap(self._timeout))
         self._session = session
         session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         self._client = hvac.Client(
             url=settings.addr,
             verify=verify,
