@@ -7,7 +7,6 @@ holds by the end of the same run — or the run exited non-zero.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -29,6 +28,7 @@ from lab.vault_proxy import (
     VaultProxy,
     unavailable,
 )
+from tests.support.summary import read_summary
 
 APP = ClientSpec("app-client-secret", "ameide", "app", (("apps", "app-sync"),), rotate_run_id="r1")
 PLAIN = replace(APP, rotate_run_id=None)
@@ -47,9 +47,9 @@ def start(openbao: OpenBao, kv_mount: str, tmp_path: Path, spec: ClientSpec = AP
 
 
 def run(stack: ClientPatcherStack, proxy: VaultProxy, *args: str) -> tuple[int, dict[str, Any]]:
-    done = stack.run(*args, env=stack.env(VAULT_ADDR=proxy.addr), timeout=120)
+    done = stack.run("--summary", "full", *args, env=stack.env(VAULT_ADDR=proxy.addr), timeout=120)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
-    return done.returncode, json.loads(done.stdout)["entries"][0]
+    return done.returncode, read_summary(done.stdout)["entries"][0]
 
 
 def regenerations(stack: ClientPatcherStack) -> int:
