@@ -150,11 +150,19 @@ class Patcher:
         if rotation.rotate:
             rotated = self.rotation.run(entry.name, client, rotation, forced)
             secret, rotated_because = rotated.secret, rotated.reason if rotated.regenerated else None
+            if not rotated.regenerated:  # waited for, or found done by, a concurrent run: Vault again
+                before = self.vault.read(self.target.mount, entry.name)
         else:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
-            secret = self.keycloak.client_secret(client)
+            secret = self.current_secret(client, fresh=bool(wanted) or forced)
         return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
+
+    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool) -> str:
+        """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
+        secret the clients search listed predates the record, and a concurrent run may have rotated
+        it in between — its record says "done" while the listed secret is already dead."""
+        return self.keycloak.read_client_secret(client) if fresh else self.keycloak.client_secret(client)
 
     def observe_again(self, client: KeycloakClientInfo, seen: Seen) -> Seen:
         """After a lost CAS race: Vault again, and Keycloak again — the winner may be a concurrent run
