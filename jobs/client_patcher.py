@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+from jobs.core import signals
 
-from jobs.core.runner import add_common_arguments, run_main
-from jobs.patcher.decide import select
-from jobs.patcher.run import JOB, Options, execute
+signals.install()  # first: a SIGTERM during the imports below only sets the interrupt flag
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from jobs.core.runner import add_common_arguments, run_main  # noqa: E402
+from jobs.patcher.decide import select  # noqa: E402
+from jobs.patcher.run import JOB, Options, execute  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

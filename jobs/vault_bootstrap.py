@@ -6,14 +6,18 @@ decisions are in `jobs.bootstrap.decide` (pure), the I/O in `jobs.bootstrap.run`
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+from jobs.core import signals
 
-from jobs.bootstrap.decide import select
-from jobs.bootstrap.run import JOB, Options, execute
-from jobs.core.clients.azure_kv import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
-from jobs.core.runner import add_common_arguments, run_main
+signals.install()  # first: a SIGTERM during the imports below only sets the interrupt flag
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from jobs.bootstrap.decide import select  # noqa: E402
+from jobs.bootstrap.run import JOB, Options, execute  # noqa: E402
+from jobs.core.clients.azure_kv import DEFAULT_CONCURRENCY, MAX_CONCURRENCY  # noqa: E402
+from jobs.core.runner import add_common_arguments, run_main  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,17 +7,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Generic, TypeVar
 
+from jobs.core import signals
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
-from jobs.core.errors import ConfigError, failure_reason
+from jobs.core.errors import ConfigError, Unavailable, failure_reason
 from jobs.core.logs import redact, setup_logging
 from jobs.core.model import Action, EntryResult, ExitCode, Outcome, RunReport
 from jobs.core.retry import Deadline, RetryPolicy
@@ -61,6 +60,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="stop retrying and starting entries after this long (below the Job's activeDeadlineSeconds)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="timeout of each request to Vault, Keycloak, Key Vault or Kubernetes (default 10 s; 15 s for "
+        "Key Vault); a system that fails 3 times in a row is not contacted again in this run",
     )
 
 
@@ -130,7 +137,8 @@ def process_entries(
             result = handle(entry)
         except Exception as exc:  # noqa: BLE001 - the entry boundary: record, go on
             reason = failure_reason(exc)
-            log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
+            if not isinstance(exc, Unavailable):  # the breaker logged that reason once, when it opened
+                log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
             result = EntryResult(entry.name, Action.FAILED, reason)
         results.append(result)
     return ctx.report(results, interrupted=bool(stopped_because), warnings=warnings)
@@ -145,28 +153,26 @@ def fail_all(
     return ctx.report((EntryResult(e.name, Action.FAILED, reason) for e in entries), warnings=warnings)
 
 
-def _install_sigterm(interrupt: threading.Event) -> None:
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if not interrupt.is_set():
-            log.warning("SIGTERM received: finishing the in-flight entry, starting no new ones")
-        interrupt.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
-
-
 def no_options(args: argparse.Namespace) -> None:
     """For a job without flags of its own."""
     return None
 
 
 def _entries(
-    catalog: Catalog, only: Sequence[str], select: Callable[[Catalog], tuple[SecretEntry, ...]] | None
+    job: str,
+    catalog: Catalog,
+    only: Sequence[str],
+    select: Callable[[Catalog], tuple[SecretEntry, ...]] | None,
 ) -> tuple[SecretEntry, ...]:
     unknown = sorted(set(only) - {e.name for e in catalog.secrets})
     if unknown:
         raise ConfigError(f"--only names not in {catalog.path}: {', '.join(unknown)}")
     selected = select(catalog) if select else catalog.secrets
+    handled = {e.name for e in selected}
+    foreign = [e for e in catalog.secrets if e.name in set(only) and e.name not in handled]
+    if foreign:
+        kinds = ", ".join(f"{e.name} (origin {e.origin.value})" for e in foreign)
+        raise ConfigError(f"--only names entries {job} does not handle: {kinds}")
     return tuple(e for e in selected if not only or e.name in set(only))
 
 
@@ -199,10 +205,10 @@ def run_main(
     catalog = _load(parser, args)
     if catalog is None:
         return ExitCode.BAD_INVOCATION
-    interrupt = threading.Event()
+    interrupt = signals.install()
     deadline = Deadline(args.deadline)
     try:
-        entries = _entries(catalog, args.only, select)
+        entries = _entries(job, catalog, args.only, select)
         ctx = RunContext(
             job=job,
             options=options(args),
@@ -212,9 +218,8 @@ def run_main(
             dry_run=bool(args.dry_run),
             deadline=deadline,
             interrupt=interrupt,
-            retry=RetryPolicy(deadline=deadline, interrupt=interrupt),
+            retry=RetryPolicy(deadline=deadline, interrupt=interrupt, request_timeout=args.request_timeout),
         )
-        _install_sigterm(interrupt)
         outcome = execute(ctx)
     except ConfigError as exc:
         print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)

@@ -4,7 +4,7 @@ is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from jobs.core.catalog import SecretEntry
@@ -20,9 +20,10 @@ class LogsIn(Protocol):
     def login(self) -> None: ...
 
 
-def open_vault(retry: RetryPolicy) -> VaultClient:
-    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials)."""
-    return VaultClient(load_settings(VaultSettings), retry)
+def open_vault(retry: RetryPolicy, settings: VaultSettings | None = None) -> VaultClient:
+    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials); pass the
+    settings when the entrypoint loaded them together with the other systems' (`load_all_settings`)."""
+    return VaultClient(settings or load_settings(VaultSettings), retry)
 
 
 def login_error(*clients: LogsIn) -> ClientError | None:
@@ -36,8 +37,8 @@ def login_error(*clients: LogsIn) -> ClientError | None:
 
 
 def login_or_fail_all(
-    ctx: RunContext[Any], entries: Sequence[SecretEntry], *clients: LogsIn
+    ctx: RunContext[Any], entries: Sequence[SecretEntry], *clients: LogsIn, warnings: Iterable[str] = ()
 ) -> RunReport | None:
     """None when every login succeeded; else the report in which every entry failed with the reason."""
     error = login_error(*clients)
-    return None if error is None else fail_all(ctx, entries, error)
+    return None if error is None else fail_all(ctx, entries, error, warnings)

@@ -26,12 +26,12 @@ from jobs.core.errors import (
     PermissionDenied,
     Sealed,
     Unauthorized,
-    Unreachable,
     from_status,
+    unreachable,
 )
 from jobs.core.logs import redact, register_secret, register_secrets
-from jobs.core.observed import KvRead
-from jobs.core.retry import RetryPolicy
+from jobs.core.observed import KvRead, VaultMount
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,11 @@ _STATUS_OF: Final[dict[type[hvac.exceptions.VaultError], int]] = {
 }
 
 
-def _translate(exc: Exception, operation: str, path: str) -> ClientError:
+def _translate(exc: Exception, operation: str, path: str, target: str = "Vault") -> ClientError:
     """Vault's quirks first (sealed 503, a dead token's 403, a CAS 400), then the status table."""
     what = f"{operation} {path}"
-    if isinstance(exc, requests.Timeout):
-        return Unreachable(SYSTEM, f"{what}: timed out")
-    if isinstance(exc, requests.ConnectionError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect")
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return unreachable(SYSTEM, what, target, exc)
     if not isinstance(exc, hvac.exceptions.VaultError):
         return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
     status = _STATUS_OF.get(type(exc))
@@ -79,6 +77,8 @@ def _translate(exc: Exception, operation: str, path: str) -> ClientError:
         return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
     if status == 403 and ("invalid token" in detail or "token expired" in detail):
         return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
+    if status == 400 and "http request to an https server" in detail.lower():
+        return unreachable(SYSTEM, what, target, exc)
     if status == 400 and "check-and-set" in detail:
         return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
     if status is None:
@@ -113,8 +113,10 @@ class VaultClient:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._clock = clock
+        self.target = f"Vault at {settings.addr}"
+        self._breaker = Breaker(SYSTEM, self.target)
         verify: bool | str = str(settings.cacert) if settings.cacert else True
-        session = _DeadlineSession(lambda: self._retry.deadline.cap(self._timeout))
+        session = _DeadlineSession(lambda: self._retry.timeout(self._timeout))
         session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
         self._client = hvac.Client(
             url=settings.addr,
@@ -159,14 +161,14 @@ class VaultClient:
                 )
                 return result
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                error = _translate(exc, "login", path)
+                error = _translate(exc, "login", path, self.target)
                 if isinstance(error, PermissionDenied):
                     error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
                 elif isinstance(error, Permanent):
                     error = Permanent(SYSTEM, f"Kubernetes auth login as role {role!r} rejected ({error})")
                 raise error from None
 
-        auth = self._retry.call(attempt)["auth"]
+        auth = self._retry.call(attempt, self._breaker)["auth"]
         token = str(auth["client_token"])
         register_secret(token)
         self._client.token = token
@@ -201,11 +203,11 @@ class VaultClient:
             try:
                 return fn()
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                raise _translate(exc, operation, path) from None
+                raise _translate(exc, operation, path, self.target) from None
 
         self._ensure_token()
         try:
-            return self._retry.call(attempt)
+            return self._retry.call(attempt, self._breaker)
         except PermissionDenied:
             if self._token_is_valid():
                 raise
@@ -218,7 +220,45 @@ class VaultClient:
                 raise
         log.info("Vault token expired mid-run; logging in again")
         self.login()
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, self._breaker)
+
+    # -- pre-flight ------------------------------------------------------------------------------
+    def check_token(self) -> None:
+        """Prove the credential works before the first entry: log in (Kubernetes auth), then
+        `lookup-self`. A dead token is one Unauthorized, reported once for the run."""
+        self.login()
+
+        def lookup() -> None:
+            self._client.auth.token.lookup_self()
+
+        try:
+            self._call("token lookup-self", "auth/token/lookup-self", lookup)
+        except PermissionDenied:
+            raise Unauthorized(
+                SYSTEM, f"{self.target}: the token is invalid, revoked or expired (403 on lookup-self)"
+            ) from None
+
+    def mount(self, mount: str) -> VaultMount | None:
+        """What `mount` is (`GET sys/internal/ui/mounts/<mount>`, readable by a token with access to a
+        path in it), or None when Vault says 403/404: no such mount, or none of it is usable by us."""
+
+        def get() -> dict[str, Any] | None:
+            try:
+                body: dict[str, Any] = self._client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}")
+                return body
+            except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath):
+                return None
+
+        body = self._call("read", f"sys/internal/ui/mounts/{mount}", get)
+        if body is None:
+            return None
+        data = body.get("data") or {}
+        options = data.get("options") or {}
+        return VaultMount(
+            path=str(data.get("path") or "").strip("/"),
+            type=str(data.get("type") or ""),
+            version=str(options.get("version") or "1") if isinstance(options, dict) else "1",
+        )
 
     # -- KV v2 -----------------------------------------------------------------------------------
     def read(self, mount: str, name: str) -> KvRead:
