@@ -1,6 +1,7 @@
 """Pre-flight: before the first entry, prove each system the run needs can be used at all, once.
 
-Vault: reachable and the credential accepted (a Kubernetes-auth login, then `lookup-self`), and
+Vault: reachable and the credential accepted (a Kubernetes-auth login; `lookup-self` when the mount
+probe is refused, since Vault answers 403 both for a dead token and for a missing mount), and
 `vault.kvMount` really a KV version 2 mount (docs/design.md#vault-kv-v2). A mount that is missing,
 KV version 1 or another engine is a bad invocation (exit 2, nothing written): KV v1 would take the
 writes at `<mount>/data/<name>`, where no consumer looks. An unreachable or sealed Vault, or a refused
@@ -43,8 +44,10 @@ def mount_problem(mount: str, found: VaultMount | None, target: str) -> str | No
 def check_vault(vault: VaultClient, mount: str) -> None:
     """Raise the ClientError that fails the run (unreachable, sealed, refused credential), or the
     ConfigError that makes it a bad invocation (the mount is not KV v2)."""
-    vault.check_token()
-    problem = mount_problem(mount, vault.mount(mount), vault.target)
+    found = vault.mount(mount)  # a 200 here also proves the credential (after a Kubernetes-auth login)
+    if found is None:
+        vault.check_token()  # 403 on the mount: a dead token, or really no such mount?
+    problem = mount_problem(mount, found, vault.target)
     if problem is not None:
         raise ConfigError(problem)
 

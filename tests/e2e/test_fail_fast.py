@@ -181,3 +181,25 @@ def test_an_entra_429_with_retry_after_yields_to_sigterm_and_the_deadline(
         assert elapsed < (1.0 if how == "sigterm" else 4.0), f"{how}: exit {elapsed:.1f} s later"
         assert json.loads(stdout)["entries"][0]["action"] in ("failed", "skipped")
         assert "ghp_throttledEntra0001" not in stdout + stderr
+
+
+@pytest.mark.parametrize(
+    ("addr", "cause"),
+    [
+        ("http://vault.invalid:8200", "name resolution failed"),
+    ],
+)
+def test_an_unusable_vault_address_is_named_with_its_cause_and_plain_http_is_warned(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path, addr: str, cause: str
+) -> None:
+    with ClientPatcherStack.start(openbao, kv_mount, tmp_path) as stack:
+        started = time.monotonic()
+        done = stack.run("--request-timeout", "0.3", env=stack.env(VAULT_ADDR=addr))
+        elapsed = time.monotonic() - started
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert elapsed < 8, f"{elapsed:.1f} s"
+        report = json.loads(done.stdout)
+        assert {e["reason"] for e in report["entries"]} == {
+            f"vault: Vault at {addr} unavailable: {cause}; not tried"
+        }
+        assert any(w.startswith(f"Vault at {addr} is plain http://") for w in report["warnings"])

@@ -224,19 +224,13 @@ class VaultClient:
 
     # -- pre-flight ------------------------------------------------------------------------------
     def check_token(self) -> None:
-        """Prove the credential works before the first entry: log in (Kubernetes auth), then
-        `lookup-self`. A dead token is one Unauthorized, reported once for the run."""
-        self.login()
+        """Prove the credential works (`lookup-self`, after a Kubernetes-auth login if none yet): a dead
+        token is one Unauthorized, reported once for the run."""
 
         def lookup() -> None:
             self._client.auth.token.lookup_self()
 
-        try:
-            self._call("token lookup-self", "auth/token/lookup-self", lookup)
-        except PermissionDenied:
-            raise Unauthorized(
-                SYSTEM, f"{self.target}: the token is invalid, revoked or expired (403 on lookup-self)"
-            ) from None
+        self._call("token lookup-self", "auth/token/lookup-self", lookup)
 
     def mount(self, mount: str) -> VaultMount | None:
         """What `mount` is (`GET sys/internal/ui/mounts/<mount>`, readable by a token with access to a
