@@ -19,71 +19,17 @@ import hvac
 import hvac.exceptions
 import requests
 
-from jobs.core.errors import (
-    ClientError,
-    Conflict,
-    Permanent,
-    PermissionDenied,
-    Sealed,
-    Unauthorized,
-    from_status,
-    unreachable,
-)
-from jobs.core.logs import redact, register_secret, register_secrets
+from jobs.core.clients.vault_errors import SYSTEM, translate
+from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized
+from jobs.core.logs import register_secret, register_secrets
 from jobs.core.observed import KvRead, VaultMount
 from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
-SYSTEM: Final = "vault"
 T = TypeVar("T")
 # Re-login this long before a Kubernetes-auth token's lease ends.
 _RELOGIN_MARGIN: Final = 0.1
-
-
-def _first_error(exc: hvac.exceptions.VaultError) -> str:
-    errors = getattr(exc, "errors", None) or []
-    # Redact before reshaping: a multi-line value (a PEM key) only matches in its original form.
-    text = "; ".join(redact(str(e)).strip().replace("\n\t* ", " ").replace("\n", " ") for e in errors)
-    return text.strip() or "no detail"
-
-
-# hvac raises one exception class per HTTP status (hvac.utils.raise_for_error).
-_STATUS_OF: Final[dict[type[hvac.exceptions.VaultError], int]] = {
-    hvac.exceptions.InvalidRequest: 400,
-    hvac.exceptions.Unauthorized: 401,
-    hvac.exceptions.Forbidden: 403,
-    hvac.exceptions.InvalidPath: 404,
-    hvac.exceptions.UnsupportedOperation: 405,
-    hvac.exceptions.PreconditionFailed: 412,
-    hvac.exceptions.RateLimitExceeded: 429,
-    hvac.exceptions.InternalServerError: 500,
-    hvac.exceptions.VaultNotInitialized: 501,
-    hvac.exceptions.BadGateway: 502,
-    hvac.exceptions.VaultDown: 503,
-}
-
-
-def _translate(exc: Exception, operation: str, path: str, target: str = "Vault") -> ClientError:
-    """Vault's quirks first (sealed 503, a dead token's 403, a CAS 400), then the status table."""
-    what = f"{operation} {path}"
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return unreachable(SYSTEM, what, target, exc)
-    if not isinstance(exc, hvac.exceptions.VaultError):
-        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
-    status = _STATUS_OF.get(type(exc))
-    detail = _first_error(exc)
-    if status == 503:
-        return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
-    if status == 403 and ("invalid token" in detail or "token expired" in detail):
-        return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
-    if status == 400 and "http request to an https server" in detail.lower():
-        return unreachable(SYSTEM, what, target, exc)
-    if status == 400 and "check-and-set" in detail:
-        return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
-    if status is None:
-        return Permanent(SYSTEM, f"{what}: unexpected response ({type(exc).__name__}: {detail})")
-    return from_status(SYSTEM, status, what, "" if status in (401, 403, 404) else detail)
 
 
 class _DeadlineSession(requests.Session):
@@ -161,7 +107,7 @@ class VaultClient:
                 )
                 return result
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                error = _translate(exc, "login", path, self.target)
+                error = translate(exc, "login", path, self.target)
                 if isinstance(error, PermissionDenied):
                     error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
                 elif isinstance(error, Permanent):
@@ -203,7 +149,7 @@ class VaultClient:
             try:
                 return fn()
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                raise _translate(exc, operation, path, self.target) from None
+                raise translate(exc, operation, path, self.target) from None
 
         self._ensure_token()
         try:
