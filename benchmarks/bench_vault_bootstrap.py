@@ -1,16 +1,15 @@
-"""Benchmark vault-bootstrap: first sync and no-op resync of N external secrets (not a test).
+"""Benchmark vault-bootstrap at realistic latency: first sync and no-op resync of N external secrets.
 
-    .venv/bin/python benchmarks/bench_vault_bootstrap.py [--secrets 2000] [--latency 0.0]
+    .venv/bin/python benchmarks/bench_vault_bootstrap.py [--entries 1000] [--keyvault-latency 20]
+        [--vault-latency 3] [--entra-latency 0] [--concurrency 8] [--json]
 
-Starts a real OpenBao dev server and the Entra ID / Key Vault emulator (lab/), seeds N AKV
-secrets, and runs the real `vault-bootstrap` console script three times: first sync, no-op resync, and
-`--verify` resync. Prints wall time and HTTP requests per secret for each side.
-
-How requests are counted:
-- Azure: the emulator's own request log (every HTTP request it received, token POSTs included).
-- Vault: a small counting reverse proxy in front of OpenBao (VAULT_ADDR points at it; see
-  benchmarks/_counting.py for why a proxy rather than an audit device).
-`--latency` adds that many seconds to every emulator response, to see the bounded fetch pool at work.
+For each size in `--entries`, starts a real OpenBao dev server behind `lab.vault_proxy.VaultProxy` (Vault
+latency, request log) and the Entra ID / Key Vault emulator (lab/vault_bootstrap_stack.py), seeds N AKV
+secrets and an all-external catalog, and runs the real `vault-bootstrap` console script twice: first
+sync (everything written) and no-op resync (nothing changed). `--concurrency` is passed to the job when
+its `--help` lists it. Prints wall time, requests per entry per system, peak RSS and CPU of the job
+process, and the ratio to the latency floor; how each figure is made is in benchmarks/_measure.py and
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -19,56 +18,73 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._counting import CountingProxy  # noqa: E402
-from lab.vault_bootstrap_stack import BootstrapStack  # noqa: E402
+from benchmarks import _measure as m  # noqa: E402
+from emulators.azure.model import TOKEN_PATH  # noqa: E402
+from lab.vault_bootstrap_stack import VAULT_BOOTSTRAP, BootstrapStack  # noqa: E402
+from lab.vault_proxy import VaultProxy  # noqa: E402
+
+JOB = "vault-bootstrap"
+LATENCY_DEFAULTS = {"keyvault": 20.0, "vault": 3.0}  # the issue's scenario
+SCENARIOS = ("first sync", "no-op resync")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--secrets", type=int, default=2000)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each AKV response")
-    args = parser.parse_args()
-    n = args.secrets
+def azure_system(request: object) -> str:
+    return "entra" if TOKEN_PATH.match(getattr(request, "path", "")) else "keyvault"
 
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-vault-bootstrap-") as tmp,
-        BootstrapStack.start(Path(tmp)) as stack,
-    ):
-        proxy = CountingProxy(stack.openbao.addr)
-        stack.extra_env["VAULT_ADDR"] = proxy.addr
+
+def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) -> list[m.RunFigures]:
+    latency = m.latencies(args)
+    log = m.RequestLog()
+    with BootstrapStack.start(workdir) as stack, VaultProxy(stack.openbao.addr) as proxy:
         stack.seed_akv({f"bench-{i:05d}": f"benchmark-value-{i:05d}-{'x' * 24}" for i in range(n)})
         stack.write_catalog([{"name": f"bench-{i:05d}", "origin": "external"} for i in range(n)])
-        stack.emulator.latency = args.latency
+        stack.emulator.latency = 0.0  # one port, two systems: `instrument` sleeps per system instead
+        m.instrument(stack.emulator, log, azure_system, {s: latency[s] for s in ("entra", "keyvault")})
+        proxy.latency = latency["vault"] / 1000
+        log.add_source(m.vault_source(proxy))
+        env = stack.env(VAULT_ADDR=proxy.addr)
+        command = [VAULT_BOOTSTRAP, "--log-format", "json"]
+        if has_flag:
+            command += ["--concurrency", str(args.concurrency)]
         stack.settle()
-        print(f"vault-bootstrap benchmark: {n} external secrets, AKV latency {args.latency * 1000:.0f} ms")
-        print(
-            f"{'run':<16} {'exit':>4} {'wall s':>8} {'written':>8} {'AKV req':>8} {'AKV/secret':>10} "
-            f"{'value GETs':>10} {'Vault req':>9} {'Vault/secret':>12}"
-        )
-        for label, extra in (("first sync", []), ("no-op resync", []), ("--verify resync", ["--verify"])):
-            stack.emulator.reset_requests()
-            vault_before = proxy.count()
-            started = time.monotonic()
-            done = stack.run("--log-format", "json", *extra, timeout=1800)
-            wall = time.monotonic() - started
-            if done.returncode != 0:
-                print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
-                return 1
-            counts = json.loads(done.stdout)["counts"]
-            akv = stack.emulator.count()
-            gets = stack.akv_value_gets()
-            vault = proxy.count() - vault_before
-            print(
-                f"{label:<16} {done.returncode:>4} {wall:>8.2f} {counts['written']:>8} {akv:>8} "
-                f"{akv / n:>10.3f} {gets:>10} {vault:>9} {vault / n:>12.3f}"
+        runs = []
+        for scenario in SCENARIOS:
+            before, cpu_before = log.mark(), m.servers_cpu(stack.openbao.process.pid)
+            run = m.run_job(command, env, args.timeout)
+            servers = m.servers_cpu(stack.openbao.process.pid) - cpu_before
+            counts = summary_counts(run, scenario)
+            requests = log.since(before)
+            runs.append(
+                m.figures(JOB, scenario, n, run, requests, latency, args.concurrency, counts, servers)
             )
-    return 0
+        return runs
+
+
+def summary_counts(run: m.JobRun, scenario: str) -> dict[str, int]:
+    try:
+        return dict(json.loads(run.stdout)["counts"])
+    except (ValueError, KeyError):
+        print(f"{JOB} {scenario}: no JSON summary (exit {run.returncode})", file=sys.stderr)
+        print(run.stderr[-2000:], file=sys.stderr)
+        return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    m.add_arguments(parser, LATENCY_DEFAULTS, [1000])
+    args = parser.parse_args(argv)
+    has_flag = m.job_has_flag(JOB, "--concurrency")
+    runs: list[m.RunFigures] = []
+    for n in args.entries:
+        with tempfile.TemporaryDirectory(prefix="bench-vault-bootstrap-") as tmp:
+            runs += bench_size(n, args, has_flag, Path(tmp))
+    m.emit(m.document(JOB, args, has_flag, runs), args.json)
+    return 0 if all(r.exit_code == 0 for r in runs) else 1
 
 
 if __name__ == "__main__":

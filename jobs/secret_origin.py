@@ -17,6 +17,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+from jobs import __version__  # noqa: E402
 from jobs.checks import check, cli, live, policy  # noqa: E402
 from jobs.checks.audit import AuditOptions  # noqa: E402
 from jobs.checks.check import CheckOptions  # noqa: E402
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add_arguments in (
         ("check", "offline CI check (exit 2 invalid catalog, 1 violation)", cli.add_check_arguments),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from jobs import __version__
 from jobs.core import signals
 from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
 from jobs.core.errors import ConfigError, Unavailable, failure_reason
@@ -36,6 +37,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--catalog",
         type=Path,

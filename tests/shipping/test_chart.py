@@ -11,6 +11,7 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 from jobs.core.catalog import Catalog, SecretEntry, parse_catalog
 from tests.shipping.conftest import (
@@ -29,6 +30,8 @@ IDS = [p.name for p in VALUE_FILES]
 # The newest schema kubernetes-validate ships, and the oldest Kubernetes the chart declares.
 KUBE_VERSIONS = (kubernetes_validate.latest_version(), "1.29")
 HOOK_TYPES = {"helm", "argocd"}
+# Helm's default `--timeout` (5m): a hook Job must give up before Helm does.
+HELM_DEFAULT_TIMEOUT = 300
 
 
 @pytest.fixture(scope="module", params=VALUE_FILES, ids=IDS)
@@ -51,9 +54,27 @@ def merged(values: dict[str, Any]) -> dict[str, Any]:
         return chart.merge_values(values)
 
 
+def catalog_of(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The catalog the values carry: a mapping, or the YAML text `--set-file` gives; None when it
+    lives in an existing ConfigMap."""
+    catalog = values.get("catalog")
+    if isinstance(catalog, str):
+        parsed = yaml.safe_load(catalog)
+        assert isinstance(parsed, dict)
+        return parsed
+    return catalog or None
+
+
 def test_ci_values_cover_every_mode() -> None:
     names = {p.name for p in CI_VALUES}
-    assert {"cronjob-values.yaml", "helm-hook-values.yaml", "argocd-hook-values.yaml"} <= names
+    assert {
+        "cronjob-values.yaml",
+        "helm-hook-values.yaml",
+        "argocd-hook-values.yaml",
+        "set-file-values.yaml",
+        "existing-catalog-values.yaml",
+        "habits-values.yaml",
+    } <= names
     hooks = {
         merged(load_values(p))[key]["hook"]["type"]
         for p in CI_VALUES
@@ -92,9 +113,25 @@ def test_rendered_catalog_is_a_valid_catalog_equal_to_the_values(
     mode: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = mode
+    existing = values.get("existingCatalog", {}).get("configMapName")
+    for owner, template in rendered.pod_templates():
+        volume = next(v for v in template["spec"]["volumes"] if v["name"] == "catalog")
+        mount = next(m for m in template["spec"]["containers"][0]["volumeMounts"] if m["name"] == "catalog")
+        expected = (existing, values["existingCatalog"]["key"]) if existing else (None, "catalog.yaml")
+        if existing:
+            assert (volume["configMap"]["name"], mount["subPath"]) == expected, owner
+        else:
+            assert mount["subPath"] == "catalog.yaml", owner
+    if existing:
+        assert rendered.of_kind("ConfigMap") == [], "an existing catalog is not copied"
+        return
     (config_map,) = rendered.of_kind("ConfigMap")
-    catalog = parse_catalog(config_map["data"]["catalog.yaml"], "configmap")
-    assert catalog.model_dump() == parse_catalog(_dump(values["catalog"]), "values").model_dump()
+    text = config_map["data"]["catalog.yaml"]
+    catalog = parse_catalog(text, "configmap")
+    if isinstance(values["catalog"], str):
+        assert text == values["catalog"], "a --set-file catalog is kept verbatim (its line numbers too)"
+    else:
+        assert catalog.model_dump() == parse_catalog(_dump(values["catalog"]), "values").model_dump()
 
 
 def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
@@ -111,7 +148,7 @@ def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
         assert sc["readOnlyRootFilesystem"] is True, owner
         assert sc["allowPrivilegeEscalation"] is False, owner
         assert sc["privileged"] is False, owner
-        assert sc["capabilities"] == {"drop": ["ALL"]}, owner
+        assert sc["capabilities"] == {"drop": ["ALL"]}, owner  # re-imposed, whatever was merged
         assert "requests" in container["resources"] and "limits" in container["resources"], owner
         volumes = {v["name"]: v for v in spec["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -119,6 +156,7 @@ def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
         assert all(m.get("readOnly") for path, m in mounts.items() if path != "/tmp"), owner
         for volume in volumes.values():
             assert "hostPath" not in volume and "secret" not in volume, owner
+        assert "add" not in sc["capabilities"] and sc["runAsNonRoot"] is True, owner
 
 
 def test_service_account_tokens_only_where_needed(mode: tuple[dict[str, Any], Rendered]) -> None:
@@ -187,13 +225,21 @@ def test_entrypoint_env_names_the_catalog_and_vault(mode: tuple[dict[str, Any], 
 
 def test_cronjobs(mode: tuple[dict[str, Any], Rendered]) -> None:
     values, rendered = mode
+    full = merged(values)
+    crons = {component_of(c): c for c in rendered.of_kind("CronJob")}
+    for key, component in (("vaultBootstrap", "vault-bootstrap"), ("clientPatcher", "client-patcher")):
+        job = full[key]
+        # A hook always comes with its CronJob: the rerun path in every mode.
+        wanted = job["enabled"] and (job["cronjob"]["enabled"] or job["hook"]["type"] != "none")
+        assert (component in crons) == wanted, component
     for cron in rendered.of_kind("CronJob"):
         component = component_of(cron)
-        expected = job_values(values, component)["cronjob"]
-        expected = {**load_values(CHART / "values.yaml")[_key(component)]["cronjob"], **expected}
+        expected = full[_key(component)]["cronjob"]
+        rerun_only = not expected["enabled"]
         spec = cron["spec"]
         assert spec["concurrencyPolicy"] == "Forbid"
-        assert spec["suspend"] is expected["suspend"]  # always rendered, so GitOps reconciles it
+        # Always rendered, so GitOps reconciles it; suspended when it only serves reruns of a hook.
+        assert spec["suspend"] is (expected["suspend"] or rerun_only)
         assert spec["schedule"] == expected["schedule"]
         assert spec["startingDeadlineSeconds"] == expected["startingDeadlineSeconds"]
         assert spec["successfulJobsHistoryLimit"] == expected["successfulJobsHistoryLimit"]
@@ -224,8 +270,12 @@ def test_hooks(mode: tuple[dict[str, Any], Rendered]) -> None:
             assert component not in jobs
             continue
         job = jobs[component]
-        annotations = job["metadata"]["annotations"]
+        annotations = {
+            k: v for k, v in job["metadata"]["annotations"].items() if k not in full["commonAnnotations"]
+        }
         assert "ttlSecondsAfterFinished" not in job["spec"], "hooks are cleaned up by their delete policy"
+        deadline = job["spec"]["activeDeadlineSeconds"]
+        assert deadline == hook["activeDeadlineSeconds"] < HELM_DEFAULT_TIMEOUT, component
         if hook["type"] == "helm":
             assert annotations == {
                 "helm.sh/hook": "post-install,post-upgrade",
@@ -251,8 +301,10 @@ def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
     mode: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = mode
-    catalog = parse_catalog(_dump(values["catalog"]), "values")
-    expected = _consumers_by_namespace(catalog.secrets)
+    catalog = catalog_of(values)
+    expected = _consumers_by_namespace(parse_catalog(_dump(catalog), "values").secrets if catalog else ())
+    for consumer in values.get("clientPatcher", {}).get("rbac", {}).get("consumers", []):
+        expected.setdefault(consumer["namespace"], set()).add(consumer["name"])
     assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     assert set(roles) == set(expected)
@@ -288,7 +340,8 @@ def test_workload_identity_only_for_vault_bootstrap(mode: tuple[dict[str, Any], 
     for sa in accounts.values():
         assert sa["automountServiceAccountToken"] is False
     if "client-patcher" in accounts:
-        assert "annotations" not in accounts["client-patcher"]["metadata"]
+        annotations = accounts["client-patcher"]["metadata"].get("annotations", {})
+        assert not any(k.startswith("azure.workload.identity/") for k in annotations)
 
 
 def test_checksum_follows_the_catalog_only() -> None:
@@ -352,7 +405,7 @@ def test_notes_document_the_vault_policy_and_the_manual_trigger(
         if not full[key]["enabled"]:
             continue
         assert f"secret-origin policy --for {component} --catalog catalog.yaml" in rendered.notes
-        if full[key]["cronjob"]["enabled"]:
+        if full[key]["cronjob"]["enabled"] or full[key]["hook"]["type"] != "none":
             assert f"--from=cronjob/{RELEASE}-secret-origin-{component}" in rendered.notes
 
 
@@ -382,6 +435,19 @@ BAD_VALUES = {
         schedule="CRON_TZ=UTC 0 * * * *"
     ),
     "root user": lambda v: v.update(podSecurityContext={"runAsUser": 0}),
+    "runAsNonRoot false": lambda v: v.update(podSecurityContext={"runAsNonRoot": False}),
+    "privileged container": lambda v: v.update(securityContext={"privileged": True}),
+    "writable root file system": lambda v: v.update(securityContext={"readOnlyRootFilesystem": False}),
+    "added capability": lambda v: v.update(securityContext={"capabilities": {"add": ["NET_ADMIN"]}}),
+    "capabilities not dropped": lambda v: v.update(securityContext={"capabilities": {"drop": ["NET_RAW"]}}),
+    "privilege escalation": lambda v: v.update(securityContext={"allowPrivilegeEscalation": True}),
+    "hostPath volume": lambda v: v.update(extraVolumes=[{"name": "host", "hostPath": {"path": "/"}}]),
+    "inline secret in extraEnv": lambda v: v.update(extraEnv=[{"name": "API_TOKEN", "value": "x"}]),
+    "mount without a path": lambda v: v.update(extraVolumeMounts=[{"name": "ca"}]),
+    "catalog and existingCatalog": lambda v: v.update(existingCatalog={"configMapName": "cat"}),
+    "empty --set-file catalog": lambda v: v.update(catalog=""),
+    "typo in rbac.consumers": lambda v: v["clientPatcher"].update(rbac={"consumers": [{"namespace": "a"}]}),
+    "hook deadline below a minute": lambda v: v["clientPatcher"].update(hook={"activeDeadlineSeconds": 5}),
     "vault addr without scheme": lambda v: v["vault"].update(addr="vault:8200"),
     "short-lived projected token": lambda v: v["vault"].update(kubernetesAuth={"tokenExpirationSeconds": 60}),
     "string deadline": lambda v: v["clientPatcher"].update(job={"activeDeadlineSeconds": "600"}),
@@ -425,8 +491,186 @@ def test_every_value_is_in_the_schema() -> None:
         schema = chart.schema
         defaults = chart.values
     assert schema is not None
+    # `global` stays open: a parent chart passes its own globals through it.
+    assert schema["properties"]["global"]["additionalProperties"] is True
+    defaults = {k: v for k, v in defaults.items() if k != "global"}
     missing = list(_uncovered(defaults, schema, schema, ""))
     assert missing == []
+
+
+# -- a first install that cannot fail, and a rerun path in every mode --------------------------------
+
+
+def test_defaults_run_no_hook() -> None:
+    """A hook on the first install runs before the Vault roles and the Keycloak Secret can exist."""
+    defaults = load_values(CHART / "values.yaml")
+    example = merged(load_values(EXAMPLE_VALUES))
+    for key in ("vaultBootstrap", "clientPatcher"):
+        assert defaults[key]["hook"]["type"] == "none", key
+        assert example[key]["hook"]["type"] == "none", key
+        assert defaults[key]["hook"]["activeDeadlineSeconds"] < HELM_DEFAULT_TIMEOUT, key
+    # Nothing runs during `helm install` of the example: no hook Job, only CronJobs to trigger later.
+    rendered = render(load_values(EXAMPLE_VALUES))
+    assert rendered.of_kind("Job") == []
+    assert {component_of(c) for c in rendered.of_kind("CronJob")} == {"vault-bootstrap", "client-patcher"}
+
+
+def test_a_hook_comes_with_a_suspended_cronjob_for_reruns() -> None:
+    rendered = render(load_values(CHART / "ci" / "helm-hook-values.yaml"))
+    hooks = {component_of(j) for j in rendered.of_kind("Job")}
+    crons = {component_of(c): c for c in rendered.of_kind("CronJob")}
+    assert hooks == set(crons) == {"vault-bootstrap", "client-patcher"}
+    for component, cron in crons.items():
+        assert cron["spec"]["suspend"] is True, component
+        hook = next(j for j in rendered.of_kind("Job") if component_of(j) == component)
+        # The rerun is the same container, same deadline rules, as the hook.
+        assert (
+            cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            == hook["spec"]["template"]["spec"]["containers"][0]["image"]
+        )
+
+
+def test_hook_deadline_must_leave_room() -> None:
+    values = load_values(CHART / "ci" / "helm-hook-values.yaml")
+    values["clientPatcher"]["hook"]["activeDeadlineSeconds"] = 60
+    values["clientPatcher"]["job"]["deadlineMarginSeconds"] = 40
+    with pytest.raises(helm.HelmRenderError, match=r"hook\.activeDeadlineSeconds .* at least 30 s"):
+        render(values)
+
+
+# -- the catalog: inline, --set-file, existing ConfigMap; rules spanning entries at template time ------
+
+
+def test_set_file_catalog_renders_verbatim(tmp_path: Path) -> None:
+    """What `helm install -f values.yaml --set-file catalog=examples/catalog.yaml` gives the chart."""
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    del values["catalog"]
+    values.update(helm.parse_set_file(f"catalog={EXAMPLE_VALUES.parent / 'catalog.yaml'}"))
+    rendered = render(values)
+    (config_map,) = rendered.of_kind("ConfigMap")
+    text = (EXAMPLE_VALUES.parent / "catalog.yaml").read_text(encoding="utf-8")
+    assert config_map["data"]["catalog.yaml"] == text
+    roles = {r["metadata"]["namespace"] for r in rendered.of_kind("Role")}
+    assert roles == {"ameide-dev"}
+
+
+DUPLICATE = """environment: dev
+azureKeyVault: {url: https://kv.vault.azure.net/}
+secrets:
+  - {name: ghcr-token, origin: external}
+  - {name: grafana-admin-password, origin: helm-generated}
+  - {name: ghcr-token, origin: external}
+  - {name: platform-client, origin: service-generated, keycloak: {realm: r, clientId: c}}
+"""
+
+
+@pytest.mark.parametrize("form", ["inline", "set-file"])
+def test_cross_entry_rules_fail_at_template_naming_the_entry(form: str) -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    values["catalog"] = DUPLICATE if form == "set-file" else yaml.safe_load(DUPLICATE)
+    with pytest.raises(helm.HelmRenderError) as raised:
+        render(values)
+    message = str(raised.value)
+    assert "catalog.secrets[2] (ghcr-token).name: duplicate name (also secrets[0])" in message
+    assert "catalog.secrets[3] (platform-client): service-generated entry but no top-level `keycloak`" in (
+        message
+    )
+
+
+def test_set_file_catalog_that_is_not_yaml_fails_at_template() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    values["catalog"] = "environment: dev\nsecrets: [unclosed\n"
+    with pytest.raises(helm.HelmRenderError, match="catalog: not a YAML mapping"):
+        render(values)
+
+
+def test_existing_catalog_needs_the_consumers_for_rbac() -> None:
+    values = load_values(CHART / "ci" / "existing-catalog-values.yaml")
+    del values["clientPatcher"]["rbac"]
+    with pytest.raises(helm.HelmRenderError, match=r"clientPatcher\.rbac\.consumers is required"):
+        render(values)
+    values["clientPatcher"]["rbac"] = {"create": False}
+    assert render(values).of_kind("Role") == []
+
+
+# -- habits -------------------------------------------------------------------------------------------
+
+
+def test_common_labels_and_annotations_on_every_object() -> None:
+    values = load_values(CHART / "ci" / "habits-values.yaml")
+    rendered = render(values)
+    for obj in rendered.objects:
+        owner = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert values["commonLabels"].items() <= obj["metadata"]["labels"].items(), owner
+        assert values["commonAnnotations"].items() <= obj["metadata"]["annotations"].items(), owner
+    for owner, template in rendered.pod_templates():
+        assert values["commonLabels"].items() <= template["metadata"]["labels"].items(), owner
+
+
+def test_global_image_registry_and_pull_secrets() -> None:
+    rendered = render(load_values(CHART / "ci" / "habits-values.yaml"))
+    for owner, template in rendered.pod_templates():
+        component = component_of(template)
+        spec = template["spec"]
+        assert spec["containers"][0]["image"] == (
+            f"registry.example.com/mirror/ameide/secret-origin-{component}:0.1.0"
+        ), owner
+        assert spec["imagePullSecrets"] == [{"name": "ghcr-pull"}, {"name": "mirror-pull"}], owner
+
+
+def test_security_contexts_merge_and_keep_the_hardening() -> None:
+    values = load_values(CHART / "ci" / "habits-values.yaml")
+    for owner, template in render(values).pod_templates():
+        pod_sc = template["spec"]["securityContext"]
+        assert pod_sc["fsGroupChangePolicy"] == "OnRootMismatch" and pod_sc["runAsUser"] == 10001, owner
+        assert pod_sc["supplementalGroups"] == [20001], owner
+    # A key nulled by the user (Helm deletes it) is re-imposed, not dropped.
+    values["securityContext"] = {"readOnlyRootFilesystem": None, "capabilities": None}
+    values["podSecurityContext"] = {"runAsNonRoot": None}
+    for owner, template in render(values).pod_templates():
+        sc = template["spec"]["containers"][0]["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"] == {"drop": ["ALL"]}, owner
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True, owner
+
+
+def test_extra_volumes_mounts_and_env() -> None:
+    values = load_values(CHART / "ci" / "habits-values.yaml")
+    for owner, template in render(values).pod_templates():
+        spec = template["spec"]
+        container = spec["containers"][0]
+        assert values["extraVolumes"][0] in spec["volumes"], owner
+        assert values["extraVolumeMounts"][0] in container["volumeMounts"], owner
+        assert values["extraEnv"][0] in container["env"], owner
+
+
+def test_scheduling_per_job_wins_over_the_top_level() -> None:
+    values = load_values(CHART / "ci" / "habits-values.yaml")
+    rendered = render(values)
+    for owner, template in rendered.pod_templates():
+        spec = template["spec"]
+        key = _key(component_of(template))
+        assert spec["nodeSelector"] == values[key].get("nodeSelector", values["nodeSelector"]), owner
+        assert spec.get("tolerations") == values[key].get("tolerations"), owner
+        assert spec.get("affinity") == values[key].get("affinity"), owner
+
+
+# -- the packaged chart ----------------------------------------------------------------------------------
+
+
+def test_helm_package_renders_every_mode_like_the_source(tmp_path: Path) -> None:
+    archive = Path(helm.package(CHART, destination=tmp_path))
+    assert archive.name == f"secret-origin-{_chart_yaml()['version']}.tgz"
+    for path in VALUE_FILES:
+        values = load_values(path)
+        with helm.Chart.load(archive) as packaged:
+            from_archive = packaged.render(values, name=RELEASE, namespace=NAMESPACE)
+        assert from_archive == render(values).files, path.name
+    report = helm.lint(archive, load_values(EXAMPLE_VALUES), strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+
+
+def _chart_yaml() -> dict[str, Any]:
+    return load_values(CHART / "Chart.yaml")
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from tests.shipping.conftest import ROOT
 from tests.support.runtime_image import BUILD_CONTEXT
 
 JOBS = ("client-patcher", "vault-bootstrap")
+# The package's build context plus the lock the images install the runtime dependencies from.
+IMAGE_CONTEXT = (*BUILD_CONTEXT, "requirements.lock")
 DOCKERFILES = {job: ROOT / f"Dockerfile.{job}" for job in JOBS}
 
 
@@ -69,7 +71,15 @@ def test_dockerfile_shape(job: str) -> None:
     assert f'ENTRYPOINT ["{job}"]' in runtime and job in scripts
     # The build stage copies exactly the build context .dockerignore lets in.
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE)
-    assert sorted(" ".join(copied).replace("/", "").split()) == sorted(BUILD_CONTEXT)
+    assert sorted(" ".join(copied).replace("/", "").split()) == sorted(IMAGE_CONTEXT)
+    # Runtime dependencies only from the hash-pinned lock, then the wheel alone: nothing resolved.
+    build = text[: text.index("AS runtime")]
+    commands = [" ".join(c.split()) for c in build.replace("\\\n", " ").split("&&")]
+    installs = [c.split(" install ", 1)[1] for c in commands if re.search(r"pip --python \S+ install ", c)]
+    assert len(installs) == 2, installs
+    lock_install, wheel_install = installs
+    assert lock_install == "--require-hashes --no-deps --only-binary=:all: -r requirements.lock"
+    assert wheel_install == "--no-deps /wheels/*.whl"
 
 
 def test_dockerignore_admits_only_the_build_context() -> None:
@@ -80,4 +90,4 @@ def test_dockerignore_admits_only_the_build_context() -> None:
     ]
     assert lines[0] == "*"
     admitted = sorted(line[1:].rstrip("/") for line in lines if line.startswith("!"))
-    assert admitted == sorted(BUILD_CONTEXT)
+    assert admitted == sorted(IMAGE_CONTEXT)

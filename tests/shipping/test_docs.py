@@ -31,11 +31,11 @@ from jobs.core.catalog import (
     load_catalog,
     parse_catalog,
 )
-from tests.shipping import values_table
 from tests.shipping.conftest import CHART, EXAMPLE_VALUES, ROOT, load_values, render
+from tools import gen_values_table
 
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-DOCUMENTS = [*DOCS, CHART / "README.md"]
+DOCUMENTS = [*DOCS, CHART / "README.md", ROOT / "examples" / "README.md"]
 PARSERS: dict[str, argparse.ArgumentParser] = {
     "secret-origin": secret_origin.build_parser(),
     "client-patcher": client_patcher.build_parser(),
@@ -154,6 +154,27 @@ def test_example_catalog_loads() -> None:
     }
 
 
+SNIPPET = re.compile(r"below is\s+\[`([^`]+)`\]\([^)]+\)[^`]*?^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md", CHART / "README.md"], ids=lambda p: p.name)
+def test_a_snippet_that_names_a_file_is_that_file(doc: Path) -> None:
+    """A snippet introduced by "The example below is [`examples/catalog.yaml`](...)" is that file."""
+    found = SNIPPET.findall(doc.read_text(encoding="utf-8"))
+    if doc.name == "README.md" and doc.parent == ROOT:
+        assert [name for name, _ in found] == ["examples/catalog.yaml"]
+    for name, block in found:
+        assert block == (ROOT / name).read_text(encoding="utf-8"), f"{doc.name}: snippet differs from {name}"
+
+
+def test_examples_readme_explains_every_example() -> None:
+    text = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "examples").rglob("*")):
+        if path.is_file() and path.name != "README.md":
+            relative = path.relative_to(ROOT / "examples").as_posix()
+            assert f"`{relative}`" in text, f"examples/README.md does not explain {relative}"
+
+
 def test_example_values_carry_the_example_catalog() -> None:
     from_values = load_values(EXAMPLE_VALUES)["catalog"]
     from_file = yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text(encoding="utf-8"))
@@ -162,16 +183,26 @@ def test_example_values_carry_the_example_catalog() -> None:
 
 def test_chart_readme_values_table_is_current() -> None:
     readme = (CHART / "README.md").read_text(encoding="utf-8")
-    start = readme.index(values_table.BEGIN) + len(values_table.BEGIN)
-    end = readme.index(values_table.END)
-    expected = values_table.table((CHART / "values.yaml").read_text(encoding="utf-8"))
-    assert readme[start:end].strip() == expected, "run: python -m tests.shipping.values_table"
+    start = readme.index(gen_values_table.BEGIN) + len(gen_values_table.BEGIN)
+    end = readme.index(gen_values_table.END)
+    expected = gen_values_table.current_table()
+    assert readme[start:end].strip() == expected, "run: make values-table"
+
+
+def test_values_table_rows_come_from_the_schema() -> None:
+    schema, values = gen_values_table.load()
+    table = gen_values_table.table(schema, values)
+    # Descriptions of a shared definition ($defs/job) appear under both jobs, with each job's default.
+    assert '| `vaultBootstrap.image.repository` | `"ameide/secret-origin-vault-bootstrap"` |' in table
+    assert '| `clientPatcher.image.repository` | `"ameide/secret-origin-client-patcher"` |' in table
+    schema["properties"]["logFormat"]["description"] = "Changed in the schema."
+    assert '| `logFormat` | `"json"` | Changed in the schema. |' in gen_values_table.table(schema, values)
 
 
 def test_every_value_has_a_description() -> None:
-    text = (CHART / "values.yaml").read_text(encoding="utf-8")
-    described = {key for key, _, _ in values_table.rows(text)}
-    leaves = set(_leaves(yaml.safe_load(text)))
+    schema, values = gen_values_table.load()
+    described = {key for key, _, _ in gen_values_table.rows(schema, values)}
+    leaves = set(_leaves(values))
     # A leaf is described itself or through its nearest described parent (e.g. resources.requests.cpu).
     undocumented = {
         leaf for leaf in leaves if not any(leaf == d or leaf.startswith(d + ".") for d in described)

@@ -31,6 +31,15 @@ def test_entrypoint_help_runs_from_a_clean_install(runtime_install: RuntimeInsta
         assert flag in result.stdout or script == "secret-origin", flag
 
 
+@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
+def test_entrypoint_version_from_a_clean_install(runtime_install: RuntimeInstall, script: str) -> None:
+    """The version comes from the installed package's metadata, i.e. from pyproject.toml."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    result = runtime_install.run(script, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{script} {version}"
+
+
 def test_the_clean_install_does_not_see_the_dev_environment(runtime_install: RuntimeInstall) -> None:
     python = runtime_install.bin / "python"
     assert python.exists()

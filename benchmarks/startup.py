@@ -1,0 +1,143 @@
+"""Startup cost of the three console scripts: CPU of `--help`, `--version` and an exit-2 path, and which
+vendor SDKs their entrypoint modules import.
+
+    .venv/bin/python benchmarks/startup.py [--repeat 5] [--json]
+
+CPU time is the child's user + system time (`os.wait4` rusage of that process), the median of
+`--repeat` runs, with `python -c pass` as the interpreter's own baseline; `--version` is measured only
+where `--help` lists it. The exit-2 path is a catalog file that does not exist, in an environment
+without any Vault/Keycloak/Kubernetes/Azure setting.
+Vendor SDKs: `python -X importtime -c "import jobs.<module>"`, and for each SDK whether any of its
+modules was imported and their cumulative import time (µs, summed over the top-most imports of that SDK).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._measure import BIN, job_has_flag, run_job  # noqa: E402
+
+SCRIPTS = {
+    "vault-bootstrap": ("jobs.vault_bootstrap", ["--catalog", "/nonexistent/catalog.yaml"]),
+    "client-patcher": ("jobs.client_patcher", ["--catalog", "/nonexistent/catalog.yaml"]),
+    "secret-origin": ("jobs.secret_origin", ["check", "--catalog", "/nonexistent/catalog.yaml"]),
+}
+VENDOR_SDKS = (
+    "hvac",
+    "httpx",
+    "azure",
+    "kubernetes",
+    "requests",
+    "urllib3",
+    "keycloak",
+    "tenacity",
+    "pydantic",
+)
+GOAL_CPU_S = 0.1
+ENV_PREFIXES = ("VAULT_", "BAO_", "KEYCLOAK_", "KUBECONFIG", "KUBERNETES_", "SECRET_CATALOG", "AZURE_")
+_IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+
+
+def cpu_median(command: Sequence[str], repeat: int) -> tuple[float, int]:
+    """(median CPU seconds, exit code of the last run)."""
+    samples, code = [], 0
+    for _ in range(repeat):
+        run = run_job(command, clean_env(), timeout=120)
+        samples.append(run.cpu_s)
+        code = run.returncode
+    return statistics.median(samples), code
+
+
+def vendor_imports(module: str) -> dict[str, int | None]:
+    """SDK -> cumulative import time in µs of its top-level package, None when not imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+    )
+    found: dict[str, int | None] = dict.fromkeys(VENDOR_SDKS)
+    ancestors: list[tuple[int, str]] = []  # (depth, module) of the line's importers
+    for line in reversed(done.stderr.splitlines()):  # an importer is printed after what it imports
+        match = _IMPORTTIME.match(line)
+        if not match:
+            continue
+        depth, name = len(match.group(3)), match.group(4)
+        while ancestors and ancestors[-1][0] >= depth:
+            ancestors.pop()
+        sdk = name.split(".", 1)[0]
+        if sdk in found and not any(a.split(".", 1)[0] == sdk for _, a in ancestors):
+            found[sdk] = (found[sdk] or 0) + int(match.group(2))  # cumulative of its top-most imports
+        ancestors.append((depth, name))
+    return found
+
+
+def measure(repeat: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for script, (module, exit2_args) in SCRIPTS.items():
+        paths: dict[str, list[str]] = {"--help": ["--help"]}
+        if job_has_flag(script, "--version"):
+            paths["--version"] = ["--version"]
+        paths["exit-2 (missing catalog)"] = exit2_args
+        cpu = {}
+        for label, args in paths.items():
+            seconds, code = cpu_median([str(BIN / script), *args], repeat)
+            cpu[label] = {"cpu_s": round(seconds, 3), "exit_code": code}
+        results[script] = {"module": module, "cpu": cpu, "vendor_imports_us": vendor_imports(module)}
+    baseline, _ = cpu_median([sys.executable, "-c", "pass"], repeat)
+    return {
+        "repeat": repeat,
+        "goal_cpu_s": GOAL_CPU_S,
+        "interpreter_baseline_cpu_s": round(baseline, 3),
+        "scripts": results,
+    }
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    print(f"CPU seconds (user + system, median of {doc['repeat']}); goal <= {doc['goal_cpu_s']} s")
+    print(f"{'script':<16} {'path':<26} {'exit':>4} {'CPU s':>6}")
+    baseline = doc["interpreter_baseline_cpu_s"]
+    print(f"{'(python -c pass)':<16} {'interpreter baseline':<26} {0:>4} {baseline:>6.3f}")
+    for script, result in doc["scripts"].items():
+        for label, figure in result["cpu"].items():
+            print(f"{script:<16} {label:<26} {figure['exit_code']:>4} {figure['cpu_s']:>6.3f}")
+    print("\nvendor SDKs imported by `import <entrypoint module>` (cumulative import time, ms)")
+    print(f"{'module':<22} " + " ".join(f"{sdk:>10}" for sdk in VENDOR_SDKS))
+    for result in doc["scripts"].values():
+        cells = ["-" if us is None else f"{us / 1000:.0f}" for us in result["vendor_imports_us"].values()]
+        print(f"{result['module']:<22} " + " ".join(f"{c:>10}" for c in cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    doc = measure(args.repeat)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print_table(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
