@@ -50,7 +50,7 @@ from jobs.core.errors import (
 )
 from jobs.core.logs import register_secret
 from jobs.core.observed import AkvListing, AkvSecretInfo, AkvValue
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class AzureKeyVaultClient:
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
+        self._breaker = Breaker(SYSTEM, f"Azure Key Vault at {vault_url.rstrip('/')}")
         self._pause = _Pause(self._retry.interrupt)
         # azure-core's requests transport pools 10 connections per host; more workers would only queue.
         self._concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
@@ -160,7 +161,7 @@ class AzureKeyVaultClient:
                     self._pause.extend(error.retry_after)
                 raise error from None
 
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, self._breaker)
 
     def _attempt_timeout(self) -> float:
         """The connection and read timeout of one attempt: never past the run's deadline."""
