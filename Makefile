@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo clean lock values-table
+.PHONY: test lint typecheck pytest demo demo-real clean lock values-table
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ values-table: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m emulators.demo
+
+# The same client-patcher story against the real Keycloak (needs Java >= 21 and Maven; cached download).
+demo-real: $(STAMP)
+	$(BIN)/python -m lab.demo_real
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,15 +8,25 @@ from pathlib import Path
 import pytest
 
 from jobs.core.logs import forget_registered_secrets
+from jobs.core.settings import forget_held_credentials
 from lab.openbao import OpenBao, start_openbao
+from lab.real_tier import (  # the real-server tier: marker, skip-or-fail rule, the session's Keycloak
+    pytest_collection_modifyitems,
+    pytest_terminal_summary,
+    real_keycloak,
+)
+
+__all__ = ["pytest_collection_modifyitems", "pytest_terminal_summary", "real_keycloak"]
 
 
 @pytest.fixture(autouse=True)
 def isolated_redaction() -> Iterator[None]:
     """Each test starts with an empty redaction registry, as each job process does."""
     forget_registered_secrets()
+    forget_held_credentials()
     yield
     forget_registered_secrets()
+    forget_held_credentials()
 
 
 @pytest.fixture(scope="session")

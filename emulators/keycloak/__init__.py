@@ -19,8 +19,8 @@ Token endpoint ``POST /realms/{realm}/protocol/openid-connect/token`` (form-enco
   - no grant_type: 400 invalid_request "Missing form parameter: grant_type"; an unknown one: 400
     unsupported_grant_type "Unsupported grant_type"; a form parameter sent twice: 400 invalid_request
     "duplicated parameter" [TokenEndpoint]
-  - no client_id: 400 invalid_client "Missing client_id parameter"
-  - unknown or disabled client: 401 invalid_client "Invalid client or Invalid client credentials"
+  - no client_id, unknown or disabled client: 401 invalid_client "Invalid client or Invalid client
+    credentials"
     [AuthenticationProcessor.handleClientAuthException]
   - confidential client with a missing or wrong secret: 401 **unauthorized_client** "Invalid client or Invalid
     client credentials" [ClientIdAndSecretAuthenticator.reportFailedAuth]
@@ -32,7 +32,7 @@ Token endpoint ``POST /realms/{realm}/protocol/openid-connect/token`` (form-enco
     service account" [ClientCredentialsGrantType]
   - password grant, direct access grants disabled: 400 unauthorized_client "Client not allowed for direct
     access grants" [ResourceOwnerPasswordCredentialsGrantType]; no username: 401 invalid_request "Missing
-    parameter: username"; unknown user or wrong password: 401 invalid_grant "Invalid user credentials"
+    parameter: username"; unknown user or wrong password: 400 invalid_grant "Invalid user credentials"
   - refresh_token: 400 invalid_grant with "Token is not active" (expired), "Invalid refresh token" (bad),
     "Session not active" (session gone) — the three strings python-keycloak's ``refresh_token()`` matches —
     or "Invalid refresh token. Token client and authorized client don't match"
@@ -53,8 +53,9 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
 - ``GET clients/{uuid}``; ``POST clients`` (201 + Location; 409 ``{"errorMessage":"Client X already
   exists"}``).
 - ``GET``/``POST clients/{uuid}/client-secret`` (``{"type":"secret","value":...}``; POST stores a fresh
-  32-char alphanumeric secret and ``client.secret.creation.time`` with **no** public/bearer-only/JWT check,
-  like ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
+  86-char alphanumeric secret (512 random bits, as Keycloak 26.7.3 makes them) and
+  ``client.secret.creation.time`` with **no** public/bearer-only/JWT check, like
+  ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
 - ``GET``/``DELETE clients/{uuid}/client-secret/rotated`` (404 ``{"error":"Client does not have a rotated
   secret"}``; DELETE is always 204).
 - The per-client knob ``rotation_policy`` stands for a client policy with the (preview) ``secret-rotation``
@@ -63,10 +64,11 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
   regenerate clears any rotated secret, so the old secret dies at once. [ClientSecretRotationExecutor]
 - Errors [KeycloakErrorHandler maps a WebApplicationException to ``{"error": <message>}``]: missing, bad,
   foreign-signed, expired token, unknown issuer realm or ended session → 401 ``{"error":"HTTP 401
-  Unauthorized"}`` + ``WWW-Authenticate: Bearer`` [AdminRoot.authenticateRealmAdminRequest]; unknown realm →
-  404 ``{"error":"Realm not found."}`` [RealmsAdminResource]; token of realm A on realm B (A not master) or a
-  missing role → 403 ``{"error":"HTTP 403 Forbidden"}``; unknown client uuid → 404 ``{"error":"Could not find
-  client"}`` when the caller may list clients, else 403 [ClientsResource.getClient].
+  Unauthorized"}`` without a ``WWW-Authenticate`` header [AdminRoot.authenticateRealmAdminRequest];
+  unknown realm → 404 ``{"error":"Realm not found."}`` [RealmsAdminResource]; token of realm A on realm B
+  (A not master) or a missing role → 403 ``{"error":"HTTP 403 Forbidden"}``; unknown client uuid → 404
+  ``{"error":"Could not find client"}`` when the caller may list clients, else 403
+  [ClientsResource.getClient].
 - Injected faults (``fail_next``) answer with Keycloak's 5xx body ``{"error":"unknown_error",
   "error_description":"For more on this error consult the server log."}``; an injected 4xx uses the JAX-RS
   default message, e.g. ``{"error":"HTTP 429 Too Many Requests"}``. Responses are always JSON, whatever
@@ -84,7 +86,8 @@ claims, so a role change applies to the next call.
   ``T-realm`` (``master-realm`` for master itself), or everything when the user holds master's realm role
   ``admin``. A token of any other realm gets 403 on a foreign realm.
 - FGAP v2 [kc ClientPermissionsV2]: list = query-clients or view; view = view-clients or manage-clients;
-  configure = manage-clients. Without view rights a list yields only ``{id, clientId, description}``.
+  configure = manage-clients. Without view rights (query-clients alone) a list is ``200 []``, whatever
+  the query (measured on Keycloak 26.7.3).
 - **Reading a secret needs manage-clients.** Keycloak PR #51733 (merged 2026-08, release 26.8.0, closes
   issue #49220 "Client GET endpoints return raw client secrets to view-clients role holders") made
   ``ClientResource.getClientSecret()`` and ``getClientRotatedSecret()`` require manage-clients (403 to
@@ -122,7 +125,7 @@ Realm import (``import_realm(dict)`` / ``--import-realm FILE``, repeatable): a K
 ``RealmRepresentation`` JSON file, the format ``kc.sh start-dev --import-realm`` reads from
 ``data/import`` (e.g. ``compose/keycloak/ameide-realm.json``). The fields it honours are those of
 ``REALM_IMPORT_FIELDS``, ``CLIENT_IMPORT_FIELDS`` and ``USER_IMPORT_FIELDS``, with Keycloak's import
-defaults (a confidential client without ``secret`` gets a generated one; a client with
+defaults (a non-public client (bearer-only included) without ``secret`` gets a generated one; a client with
 ``serviceAccountsEnabled`` gets its ``service-account-<clientId>`` user, whose role mappings come from the
 user entry naming it in ``serviceAccountClientId``). Login-flow fields the emulator has no flows for
 (``standardFlowEnabled``, ``redirectUris``, ...) are accepted and ignored; any other field is an error,
@@ -143,7 +146,7 @@ Seed format (JSON or YAML; ``load_seed(dict)`` / ``--seed FILE``), modelled on a
         accessTokenLifespan: 300     # optional
         clients:
           - clientId: client-patcher
-            secret: s3cr3t           # optional; confidential clients get a generated one
+            secret: s3cr3t           # optional; non-public clients get a generated one
             serviceAccountsEnabled: true
             serviceAccountRoles: [query-clients, view-clients, manage-clients]
           - clientId: platform-app-master

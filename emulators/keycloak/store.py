@@ -76,16 +76,16 @@ class RealmStore:
         client_uuid: str | None = None,
         description: str | None = None,
     ) -> str:
-        """Create a client; returns its UUID. A confidential client without `secret` gets a generated one."""
+        """Create a client; returns its UUID. A non-public client without `secret` gets a generated one."""
         with self._lock:
             target = self._realm(realm)
             if target.client_by_client_id(client_id) is not None:
                 raise ValueError(f"client {client_id!r} already exists in realm {realm!r}")
-            confidential = not public and not bearer_only
+            # Keycloak 26.7.3 generates a secret for every non-public client, bearer-only ones included.
             client = Client(
                 client_uuid or str(uuid.uuid4()),
                 client_id,
-                secret=secret if secret is not None else (generate_secret() if confidential else None),
+                secret=secret if secret is not None else (None if public else generate_secret()),
                 public=public,
                 bearer_only=bearer_only,
                 authenticator=authenticator,

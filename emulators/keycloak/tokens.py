@@ -73,8 +73,8 @@ class TokenEndpoint:
                 raise Reply(Response(401, b"", challenge))
         client_id = first_value(form, "client_id", client_id)
         secret = first_value(form, "client_secret", secret)
-        if client_id is None:
-            raise oauth_error(400, "invalid_client", "Missing client_id parameter")
+        if client_id is None:  # Keycloak 26.7.3 answers like for an unknown client
+            raise oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
         client = realm.client_by_client_id(client_id)
         if client is None or not client.enabled:
             raise oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
@@ -122,7 +122,7 @@ class TokenEndpoint:
         user = realm.user_by_name(username)
         password = first_value(form, "password") or ""
         if user is None or user.password is None or not same_secret(password, user.password):
-            raise oauth_error(401, "invalid_grant", "Invalid user credentials")
+            raise oauth_error(400, "invalid_grant", "Invalid user credentials")  # 400 on 26.7.3
         if not user.enabled:
             raise oauth_error(400, "invalid_grant", "Account disabled")
         now = self._now()

@@ -153,19 +153,22 @@ def decide_fixture(entry: SecretEntry, current: KvRead | None, policy: Policy) -
     return plan_fixture(current, policy.field, entry.fixture, FIXTURE_STAMP)
 
 
+def provable(value: AkvValue, listed_at: int | None = None) -> bool:
+    """Whether a response's `Date` (the listing's or the GET's that returned this version) shows the
+    vault's clock already past the second the version was created: then any later version has a later
+    `created`, and the fingerprint may be recorded."""
+    times = [t for t in (listed_at, value.server_time) if t is not None]
+    return value.created is not None and bool(times) and max(times) >= value.created + 1
+
+
 def _akv_stamp(obs: AkvObservation, value: AkvValue, vault_version: int, policy: Policy) -> dict[str, str]:
-    provable = (
-        value.created is not None
-        and policy.server_time is not None
-        and policy.server_time >= value.created + 1
-    )
     return md.stamp(
         origin=Origin.EXTERNAL.value,
         authority=md.AUTHORITY_AKV,
         fixture="false",
         akv_version=value.version or None,
         akv_fingerprint=fingerprint(obs.akv_name, value.created, vault_version)
-        if provable and value.created is not None
+        if provable(value, policy.server_time) and value.created is not None
         else None,
     )
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from jobs.bootstrap.decide import (
     with_fetched,
     with_refetched,
 )
+from jobs.bootstrap.proof import record_proof
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Origin, SecretEntry
@@ -203,6 +205,7 @@ class Bootstrap:
     policy: Policy
     observed: Observed
     target: KvTarget
+    interrupt: threading.Event
 
     def seen(self, entry: SecretEntry) -> Seen:
         current = self.observed.vault.get(entry.name)
@@ -225,6 +228,10 @@ class Bootstrap:
             self.target,
         )
         result = self.healed(entry, done)
+        if not self.target.dry_run and not result.failed:
+            mount, interrupt = self.target.mount, self.interrupt
+            note = record_proof(self.vault, self.akv, mount, done.plan, done.seen.akv, interrupt=interrupt)
+            result = replace(result, reason=result.reason + note) if note else result
         if self.target.dry_run and done.plan.writes:
             log.info("%s %s would be %s: %s", DRY_RUN, entry.name, done.plan.action.value, done.plan.reason)
         elif result.action in (Action.WRITTEN, Action.SEEDED_FIXTURE):
@@ -249,7 +256,7 @@ def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None)
     policy = policy_of(ctx.catalog, listing.server_time if isinstance(listing, AkvListing) else None)
     observed = observe(ctx, vault, akv, listing, policy)
     target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
-    run = Bootstrap(vault, akv, policy, observed, target)
+    run = Bootstrap(vault, akv, policy, observed, target, ctx.interrupt)
     return process_entries(ctx, ctx.entries, run.handle, warnings=listed_warnings + observed.warnings)
 
 

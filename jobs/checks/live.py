@@ -7,16 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from jobs.checks.audit import AuditOptions, assess, exit_code, render_json, render_markdown
+from jobs.checks.expected import Known
 from jobs.checks.manifests import Location, parse_external_secret
 from jobs.checks.smoke import (
-    Known,
+    FAIL,
+    SKIP,
     SmokeOptions,
+    SmokeOutput,
     consumer_keys,
     decide_consumer,
-    decide_vault,
     digest,
     selected,
     vault_outcome,
+    vault_verdict,
 )
 from jobs.core.catalog import Catalog, SecretEntry
 from jobs.core.clients.kube import KubeClient
@@ -64,21 +67,28 @@ class Smoke:
 
     def check_entry(self, entry: SecretEntry) -> EntryResult:
         current = self.vault.read(self.catalog.vault.kv_mount, entry.name)
-        problems = []
+        problems, skip = [], None
         if entry.origin.cluster_managed:
-            offence = decide_vault(entry, current, self.catalog.vault.field, self.known)
-            if offence:
-                problems.append(offence)
+            verdict, reason = vault_verdict(entry, current, self.catalog.vault.field, self.known)
+            if verdict == FAIL:
+                problems.append(reason)
+            skip = reason if verdict == SKIP else None
         if self.kube is not None and entry.consumers:
             problems.extend(self.consumer_problems(self.kube, entry, current))
-        return vault_outcome(entry, current, self.kube is not None, problems)
+        return vault_outcome(entry, current, self.kube is not None, problems, skip)
 
 
-def smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
+def smoke(ctx: RunContext[SmokeOptions]) -> SmokeOutput:
+    return SmokeOutput(_smoke(ctx))
+
+
+def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
     known = Known.of(ctx.catalog, ctx.options.placeholder_patterns)
     entries = selected(ctx.entries, ctx.options.consumers)
     skipped = [
-        EntryResult(e.name, Action.SKIPPED, "external: not cluster-managed (vault-bootstrap mirrors AKV)")
+        EntryResult(
+            e.name, Action.SKIPPED, "skip: external, not cluster-managed (vault-bootstrap mirrors AKV)"
+        )
         for e in ctx.entries
         if e not in entries
     ]

@@ -3,8 +3,11 @@
 Exactly the KV v2 paths and capabilities the job's `VaultClient` calls use, per key, nothing broader
 (docs/design.md#vault-kv-v2): `read` (GET data) → `read` on `<mount>/data/<key>`; a check-and-set data write →
 `create` (new key, e.g. a fixture with cas=0) and `update` (existing key) on `<mount>/data/<key>`; a
-custom_metadata write (POST metadata) → `create`/`update` on `<mount>/metadata/<key>`. Token lookup-self
-(used to tell a dead token from a missing policy) is in Vault's `default` policy.
+custom_metadata write (POST metadata) → `create`/`update` on `<mount>/metadata/<key>`, limited by
+`allowed_parameters` to `custom_metadata` (plus `metadata_cas`, the check-and-set of a mount that
+requires it): a job token can never set `max_versions`, `delete_version_after` or `cas_required`, which
+would outlive the token. Token lookup-self (used to tell a dead token from a missing policy) is in
+Vault's `default` policy.
 """
 
 from __future__ import annotations
@@ -24,10 +27,19 @@ class PolicyOptions:
     job: str  # one of JOBS
 
 
+# The only parameters a metadata write may carry (Vault/OpenBao policy `allowed_parameters`: any other
+# parameter of the request is refused with 403; an empty list allows any value).
+METADATA_PARAMETERS: Final = ("custom_metadata", "metadata_cas")
+
+
 @dataclass(frozen=True)
 class Grant:
     path: str
     capabilities: frozenset[str]
+
+    @property
+    def metadata(self) -> bool:
+        return "/metadata/" in self.path
 
 
 def _sync(catalog: Catalog, entry: SecretEntry) -> list[Grant]:
@@ -83,7 +95,10 @@ def render_hcl(job: str, catalog: Catalog, entries: Iterable[SecretEntry]) -> st
         lines.append(f"# {job} touches no Vault key for this catalog.")
     for grant in found:
         capabilities = ", ".join(f'"{c}"' for c in _ORDER if c in grant.capabilities)
-        lines += ["", f'path "{grant.path}" {{', f"  capabilities = [{capabilities}]", "}"]
+        lines += ["", f'path "{grant.path}" {{', f"  capabilities = [{capabilities}]"]
+        if grant.metadata:
+            lines += ["  allowed_parameters = {", *(f'    "{p}" = []' for p in METADATA_PARAMETERS), "  }"]
+        lines.append("}")
     return "\n".join(lines)
 
 

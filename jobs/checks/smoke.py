@@ -1,7 +1,10 @@
 """`secret-origin smoke`: live check that cluster-managed secrets are real (docs/design.md#checks).
 
-Every cluster-managed entry's Vault key must exist and must not hold a fixture: not marked as one in
-custom_metadata, not equal to any fixture the catalog declares, not matching a placeholder pattern.
+Each entry is `ok`, `fail` or `skip`, judged by the same expected state `audit` reports
+(`jobs.checks.expected`): a cluster-managed key Vault does not hold is `skip: not mirrored` (the
+Kubernetes Secret is the authority; audit: COMPLIANT); one holding a fixture fails: marked as one in
+custom_metadata, equal to any fixture the catalog declares, or matching a placeholder pattern (audit:
+CONDITIONAL in dev, NON-COMPLIANT in production); any other state audit finds NON-COMPLIANT fails.
 With `--consumers`, each consumer ExternalSecret's target Secret is compared with Vault by SHA-256
 digest (in memory only): a consumer holding a placeholder is reported apart from one ESO has not
 refreshed yet. Exit 1 lists the offenders.
@@ -11,14 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
-from jobs.checks import rules
+from jobs.checks.expected import Known, Observed, Status, decide, observe
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
-from jobs.core.catalog import Catalog, Consumer, SecretEntry
-from jobs.core.model import Action, EntryResult
+from jobs.core.catalog import Consumer, SecretEntry
+from jobs.core.model import Action, EntryResult, RunReport
 from jobs.core.observed import KvRead
 
 
@@ -30,25 +35,6 @@ class SmokeOptions:
 
 def digest(value: str | bytes) -> bytes:
     return hashlib.sha256(value.encode() if isinstance(value, str) else value).digest()
-
-
-@dataclass(frozen=True)
-class Known:
-    """What counts as a placeholder: the catalog's fixtures and the placeholder patterns."""
-
-    fixtures: tuple[rules.KnownFixture, ...]
-    patterns: tuple[rules.Placeholder, ...]
-
-    @classmethod
-    def of(cls, catalog: Catalog, placeholder_patterns: Sequence[str]) -> Known:
-        return cls(rules.known_fixtures([catalog]), rules.placeholders(placeholder_patterns))
-
-    def why_placeholder(self, value: str) -> str | None:
-        fixture = next((f for f in self.fixtures if f.value == value), None)
-        if fixture is not None:
-            return f"equals the fixture of entry `{fixture.entry}`"
-        pattern = rules.first_placeholder(value, self.patterns)
-        return f"matches placeholder pattern {pattern.label}" if pattern is not None else None
 
 
 def writer(current: KvRead) -> str:
@@ -74,6 +60,27 @@ def decide_vault(entry: SecretEntry, current: KvRead, field_name: str, known: Kn
         return f"placeholder: v{current.version} equals the entry's declared fixture"
     why = known.why_placeholder(value)
     return f"placeholder: v{current.version} {why}" if why else None
+
+
+OK: Final = "ok"
+FAIL: Final = "fail"
+SKIP: Final = "skip"
+_STATUS_OF: Final = {Action.UNCHANGED: OK, Action.FAILED: FAIL, Action.SKIPPED: SKIP}
+
+
+def vault_verdict(entry: SecretEntry, current: KvRead, field_name: str, known: Known) -> tuple[str, str]:
+    """(ok / fail / skip, reason) of a cluster-managed key, from the expected state audit uses. Pure."""
+    seen, label = observe(current, field_name, entry, known)
+    status, _, _, note = decide(entry.origin, seen, entry.required)
+    if seen is Observed.ABSENT:
+        missing = decide_vault(entry, current, field_name, known) or ""
+        return SKIP, f"not mirrored ({missing.removeprefix('missing: ')}; audit: {status.value})"
+    offence = decide_vault(entry, current, field_name, known)
+    if offence or seen is Observed.FIXTURE:
+        return FAIL, offence or f"placeholder: {label}"
+    if status is Status.NON_COMPLIANT:
+        return FAIL, f"{label}: {note}"
+    return OK, f"v{current.version}, {writer(current)}"
 
 
 def consumer_keys(obj: Mapping[str, object], mount: str, entry_name: str, field_name: str) -> list[str]:
@@ -128,11 +135,17 @@ def selected(entries: Iterable[SecretEntry], consumers: bool) -> tuple[SecretEnt
 
 
 def vault_outcome(
-    entry: SecretEntry, current: KvRead, consumers_checked: bool, problems: Sequence[str]
+    entry: SecretEntry,
+    current: KvRead,
+    consumers_checked: bool,
+    problems: Sequence[str],
+    skip: str | None = None,
 ) -> EntryResult:
-    """The entry's result from its Vault key and the consumer problems found. Pure."""
+    """The entry's result from its Vault verdict and the consumer problems found. Pure."""
     if problems:
         return EntryResult(entry.name, Action.FAILED, "; ".join(problems), current.version or None)
+    if skip is not None:
+        return EntryResult(entry.name, Action.SKIPPED, f"skip: {skip}", None)
     consumers = (
         f", {len(entry.consumers)} consumer(s) in sync" if consumers_checked and entry.consumers else ""
     )
@@ -143,3 +156,36 @@ def vault_outcome(
         f"ok: {origin}v{current.version}, {writer(current)}{consumers}",
         current.version,
     )
+
+
+@dataclass(frozen=True)
+class SmokeOutput:
+    """smoke's summary in its own words: each entry `ok`, `fail` or `skip` (never the write jobs'
+    `unchanged` / `written`), counts of each, and the exit code (1 when any failed or the run stopped)."""
+
+    report: RunReport
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.report.exit_code)
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [
+            {"name": r.name, "status": _STATUS_OF.get(r.action, FAIL), "reason": r.reason}
+            | ({"version": r.vault_version} if r.vault_version else {})
+            for r in self.report.results
+        ]
+
+    def render(self, log_format: str) -> str:
+        entries = self.entries()
+        counts = {s: sum(e["status"] == s for e in entries) for s in (OK, FAIL, SKIP)}
+        if log_format == "json":
+            payload = {"summary": self.report.job, "interrupted": self.report.interrupted}
+            payload |= {"exitCode": self.exit_code, "counts": counts, "entries": entries}
+            return json.dumps(payload | {"warnings": list(self.report.warnings)})
+        width = max([len("ENTRY"), *(len(e["name"]) for e in entries)])
+        lines = [f"{self.report.job} summary" + (" (INTERRUPTED)" if self.report.interrupted else "")]
+        lines += [f"{e['name']:<{width}}  {e['status']:<4}  {e['reason']}" for e in entries]
+        lines += [f"warning: {w}" for w in self.report.warnings]
+        lines.append(" ".join(f"{k}={v}" for k, v in counts.items()) + f" exit={self.exit_code}")
+        return "\n".join(lines)

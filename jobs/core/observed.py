@@ -77,6 +77,7 @@ class AkvValue:
     created: int | None
     value: str = field(repr=False)
     info: AkvSecretInfo | None = None  # the attributes of the version that was read
+    server_time: int | None = None  # the vault's `Date` when it answered with this version, Unix seconds
 
 
 @dataclass(frozen=True)

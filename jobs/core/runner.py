@@ -21,6 +21,7 @@ from jobs.core.errors import ConfigError, Unavailable, failure_reason
 from jobs.core.logs import redact, setup_logging
 from jobs.core.model import Action, EntryResult, ExitCode, Outcome, RunReport
 from jobs.core.retry import Deadline, RetryPolicy
+from jobs.core.settings import protect_environment
 
 log = logging.getLogger(__name__)
 CATALOG_ENV = "SECRET_CATALOG"
@@ -201,6 +202,7 @@ def run_main(
     options: Callable[[argparse.Namespace], OptionsT] = no_options,  # type: ignore[assignment]
 ) -> int:
     """Parse, validate the catalog (exit 2 before any contact), run, print one summary, exit code."""
+    protect_environment()  # before any file is read or any client is built
     args = parser.parse_args(argv)
     log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
     setup_logging(log_format)

@@ -11,15 +11,45 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Final, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.core.errors import ConfigError
+from jobs.core.logs import register_secret
 
 DEFAULT_SA_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+# Environment variables that hold a credential: ours, Azure's, and any name the chart's convention marks
+# as one (a name ending in SECRET, PASSWORD, TOKEN or _KEY must come from a Secret).
+CREDENTIAL_SUFFIXES: Final = ("SECRET", "PASSWORD", "TOKEN", "_KEY")
+_held: dict[str, str] = {}
+
+
+def is_credential_variable(name: str) -> bool:
+    return name.upper().endswith(CREDENTIAL_SUFFIXES) or name.upper().startswith("AZURE_CLIENT_CERTIFICATE")
+
+
+def protect_environment() -> None:
+    """First thing a job does, before it reads any file or builds any client: every credential in the
+    environment is registered for redaction, then moved out of `os.environ` into this module, where only
+    the settings classes read it. Child processes (kubeconfig exec plugins, a library's `uname -p`)
+    inherit `os.environ`, so they never see our credentials (docs/design.md#settings-and-credentials)."""
+    for name in [n for n in os.environ if is_credential_variable(n)]:
+        value = os.environ.pop(name)
+        register_secret(value)
+        if value:
+            _held[name] = value
+
+
+def forget_held_credentials() -> None:
+    """For test processes, which run many jobs' code in one interpreter (a job never needs it)."""
+    _held.clear()
+
+
+def _environ(alias: str) -> str | None:
+    return os.environ.get(alias) or _held.get(alias)
 
 
 class SettingsError(ConfigError):
@@ -111,6 +141,9 @@ class KeycloakSettings(_EnvSettings):
     admin_username: str | None = Field(None, alias="KEYCLOAK_ADMIN_USERNAME")
     admin_password: SecretStr | None = Field(None, alias="KEYCLOAK_ADMIN_PASSWORD")
     cacert: Path | None = Field(None, alias="KEYCLOAK_CACERT")
+    # With both credentials set, a refused service account fails the run unless this allows the admin
+    # password grant instead (docs/design.md#settings-and-credentials).
+    allow_password_fallback: bool = Field(False, alias="KEYCLOAK_ALLOW_PASSWORD_FALLBACK")
 
     @classmethod
     def rule_problems(cls, is_set: Callable[[str], bool]) -> list[str]:
@@ -182,8 +215,7 @@ def _problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
             name = ".".join(str(part) for part in error["loc"])
             problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
     if issubclass(cls, _EnvSettings):
-        environ = os.environ
-        problems.extend(cls.rule_problems(lambda alias: bool(environ.get(alias))))
+        problems.extend(cls.rule_problems(lambda alias: bool(_environ(alias))))
     elif not problems:  # pragma: no cover - every settings class of this package is an _EnvSettings
         problems.append(f"{cls.__name__}: invalid")
     return problems
@@ -201,8 +233,10 @@ def load_all_settings(*classes: type[BaseSettings]) -> tuple[BaseSettings, ...]:
     loaded: list[BaseSettings] = []
     problems: list[str] = []
     for cls in classes:
+        aliases = {field.alias for field in cls.model_fields.values() if field.alias}
+        held: dict[str, Any] = {a: _held[a] for a in aliases if a in _held and a not in os.environ}
         try:
-            loaded.append(cls())
+            loaded.append(cls(**held))
         except ValidationError as exc:
             problems.extend(_problems(cls, exc))
     if problems:

@@ -231,7 +231,8 @@ def execute(ctx: Context) -> RunReport:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced)
-        return process_entries(ctx, entries, patcher.handle, warnings)
+        report = process_entries(ctx, entries, patcher.handle, warnings)
+        return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:
         keycloak.close()
         if kube is not None:

@@ -249,3 +249,23 @@ def test_a_closed_key_vault_port_opens_the_breaker(make: Make) -> None:
         assert {type(v) for v in outcome.values()} == {Unavailable}
     finally:
         client.close()
+
+
+def test_a_challenge_naming_another_resource_never_gets_a_token_for_it(
+    emu: AzureEmulator, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false the challenge may name any resource (here Azure
+    Resource Manager, which the emulated tenant would issue tokens for): the client asks for Key Vault's."""
+    emu.resource = "https://management.azure.com"
+    requested: list[str] = []
+    resource_for_scope = emu._resource_for_scope
+
+    def recording(scope: str, tenant: str) -> str:
+        requested.append(scope)
+        return resource_for_scope(scope, tenant)
+
+    monkeypatch.setattr(emu, "_resource_for_scope", recording)
+    emu.set_secret("s", "akv-value-0001")
+    fetched = make().fetch_values(["s"])["s"]
+    assert isinstance(fetched, AkvValue) and fetched.value == "akv-value-0001"
+    assert requested and set(requested) == {"https://vault.azure.net/.default"}

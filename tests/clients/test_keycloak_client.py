@@ -68,8 +68,10 @@ def settings(
     username: str | None = "admin",
     password: str | None = ADMIN_PASSWORD,
     cacert: Path | None = None,
+    fallback: bool | None = None,
 ) -> KeycloakSettings:
     values = {
+        "KEYCLOAK_ALLOW_PASSWORD_FALLBACK": fallback,
         "KEYCLOAK_CLIENT_ID": client_id,
         "KEYCLOAK_CLIENT_SECRET": client_secret,
         "KEYCLOAK_ADMIN_USERNAME": username,
@@ -110,16 +112,32 @@ def test_refused_service_account_falls_back_to_password_grant_with_the_oauth_rea
 ) -> None:
     caplog.set_level(logging.INFO)
     wrong = "wrong-secret-0000000000"
-    with make(keycloak, clock, settings(client_secret=wrong)) as kc:
+    with make(keycloak, clock, settings(client_secret=wrong, fallback=True)) as kc:
         kc.login()
         assert kc.grant == "password"
         assert kc.read_client_secret(kc.find_client("ameide", "app"))
-    fallback = next(r for r in caplog.records if "falling back" in r.getMessage())
+        assert len(kc.warnings) == 1 and "fell back to the admin password grant" in kc.warnings[0]
+    fallback = next(r for r in caplog.records if "fell back" in r.getMessage())
     assert "unauthorized_client" in fallback.reason  # type: ignore[attr-defined]
     assert "Invalid client or Invalid client credentials" in fallback.reason  # type: ignore[attr-defined]
     assert "grant=password" in logged(caplog)
     for value in (wrong, ADMIN_PASSWORD):
         assert value not in logged(caplog)
+
+
+def test_refused_service_account_fails_without_an_explicit_fallback(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    wrong = "wrong-secret-0000000001"
+    with (
+        make(keycloak, clock, settings(client_secret=wrong)) as kc,
+        pytest.raises(Unauthorized, match="KEYCLOAK_ALLOW_PASSWORD_FALLBACK") as caught,
+    ):
+        kc.login()
+    assert "unauthorized_client" in str(caught.value)
+    assert wrong not in str(caught.value) and ADMIN_PASSWORD not in str(caught.value)
+    assert kc.grant is None and not kc.warnings
+    assert keycloak.count(lambda method, path: path.endswith("/token")) == 1  # never tried the password
 
 
 def test_without_a_service_account_the_password_grant_says_why(
@@ -139,7 +157,7 @@ def test_unknown_service_account_client_is_invalid_client(keycloak: KeycloakEmul
 
 
 def test_every_login_refused_keeps_the_oauth_error(keycloak: KeycloakEmulator, clock: Clock) -> None:
-    kc_settings = settings(client_secret="wrong-secret-1111", password="wrong-password")
+    kc_settings = settings(client_secret="wrong-secret-1111", password="wrong-password", fallback=True)
     with (
         make(keycloak, clock, kc_settings) as kc,
         pytest.raises(Unauthorized, match=r"invalid_grant: Invalid user credentials") as caught,
@@ -304,8 +322,58 @@ def test_identity_without_view_rights_cannot_see_the_client_type(
 ) -> None:
     keycloak.add_user("master", "lister", "lister-pass", client_roles={"ameide-realm": ["query-clients"]})
     kc_settings = settings(client_id=None, client_secret=None, username="lister", password="lister-pass")
-    with make(keycloak, clock, kc_settings) as kc, pytest.raises(PermissionDenied, match="view-clients"):
+    with (
+        make(keycloak, clock, kc_settings) as kc,
+        pytest.raises(PermissionDenied, match="view-clients") as err,
+    ):
         kc.find_client("ameide", "app")
+    # Keycloak 26 lists `200 []` to query-clients alone: one probe tells that from a missing client.
+    assert "lists no client at all to this identity" in str(err.value)
+    assert "of the master client 'ameide-realm'" in str(err.value)
+
+
+def test_a_missing_client_stays_not_found_for_an_identity_with_view_rights(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    with make(keycloak, clock) as kc, pytest.raises(NotFound, match="client 'ghost' not found"):
+        kc.find_client("ameide", "ghost")
+
+
+def test_a_403_names_the_master_client_holding_the_roles_of_a_master_identity(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    keycloak.add_user("master", "viewer", "viewer-pass", client_roles={"ameide-realm": ["view-clients"]})
+    kc_settings = settings(client_id=None, client_secret=None, username="viewer", password="viewer-pass")
+    with make(keycloak, clock, kc_settings) as kc:
+        app = kc.find_client("ameide", "app")
+        with pytest.raises(PermissionDenied) as err:
+            kc.regenerate_client_secret(app)
+    assert "manage-clients of the master client 'ameide-realm'" in str(err.value)
+
+
+def test_a_403_names_realm_management_for_a_realm_local_identity_and_refuses_another_realm(
+    keycloak: KeycloakEmulator, clock: Clock
+) -> None:
+    keycloak.add_realm("partners")
+    keycloak.add_client("partners", "partner-app", secret="partner-secret-000003")
+    keycloak.add_client(
+        "ameide",
+        "local-patcher",
+        secret="local-sa-secret-0004",
+        service_account=True,
+        service_account_roles=["query-clients", "view-clients"],
+    )
+    kc_settings = settings(
+        client_id="local-patcher", client_secret="local-sa-secret-0004", username=None, password=None
+    )
+    with KeycloakClient(keycloak.url, "ameide", kc_settings, FAST, clock=clock) as kc:
+        app = kc.find_client("ameide", "app")
+        with pytest.raises(PermissionDenied) as own:
+            kc.regenerate_client_secret(app)
+        with pytest.raises(PermissionDenied) as foreign:
+            kc.find_client("partners", "partner-app")
+    assert "manage-clients of the client 'realm-management'" in str(own.value)
+    assert "an identity of realm 'ameide' cannot administer realm 'partners'" in str(foreign.value)
 
 
 def test_regenerate_returns_the_new_secret(keycloak: KeycloakEmulator, clock: Clock) -> None:

@@ -152,14 +152,23 @@ def test_one_second_tokens_with_latency_still_converge(
         assert stack.keycloak.count(lambda m, p: p.endswith("/token")) >= 2
 
 
-def test_refused_service_account_falls_back_to_the_admin_password_grant(stack: ClientPatcherStack) -> None:
+def test_refused_service_account_fails_the_run_unless_the_fallback_is_allowed(
+    stack: ClientPatcherStack,
+) -> None:
     wrong = "not-the-secret-" + uuid.uuid4().hex
     stack.extra_secrets.append(wrong)
-    done = run_clean(stack, "--log-format", "text", env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong))
-    assert done.returncode == 0, done.stderr
-    assert "falling back to the admin password grant" in done.stderr
-    assert "unauthorized_client" in done.stderr
-    assert "grant=password" in done.stderr
+    refused = run_clean(stack, env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong))
+    assert refused.returncode == 1, refused.stderr
+    assert all("KEYCLOAK_ALLOW_PASSWORD_FALLBACK" in e["reason"] for e in entries(refused).values())
+    assert all(stack.vault_state(spec.name)[0] == 0 for spec in DEFAULT_CLIENTS)
+
+    allowed = run_clean(
+        stack, env=stack.env(KEYCLOAK_CLIENT_SECRET=wrong, KEYCLOAK_ALLOW_PASSWORD_FALLBACK="true")
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    warnings = summary(allowed)["warnings"]
+    assert any("fell back to the admin password grant" in w and "unauthorized_client" in w for w in warnings)
+    assert "grant=password" in allowed.stderr or '"grant": "password"' in allowed.stderr
 
 
 def test_everything_refused_fails_every_entry_once(stack: ClientPatcherStack) -> None:

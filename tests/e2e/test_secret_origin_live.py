@@ -157,15 +157,23 @@ def test_smoke_lists_cluster_managed_fixtures_and_passes_real_values(seed_world:
     )
     assert done.returncode == 1
     entries = {e["name"]: e for e in json.loads(done.stdout)["entries"]}
-    assert entries["platform-app-master-client-secret"]["action"] == "unchanged"
+    assert entries["platform-app-master-client-secret"]["status"] == "ok"
     assert entries["platform-app-master-client-secret"]["reason"].startswith(
         "ok: v2, written by secret-origin"
     )
-    assert entries["argocd-dex-client-secret"]["action"] == "failed"
+    assert entries["argocd-dex-client-secret"]["status"] == "fail"
     assert "placeholder" in entries["argocd-dex-client-secret"]["reason"]
-    assert entries["grafana-admin-password"]["action"] == "failed"
-    assert entries["keycloak-db-credentials"]["reason"].startswith("missing:")
-    assert entries["ghcr-token"]["action"] == "skipped"
+    assert entries["grafana-admin-password"]["status"] == "fail"
+    # an unmirrored cluster-managed key: the Kubernetes Secret is the authority, audit says COMPLIANT
+    assert entries["keycloak-db-credentials"]["status"] == "skip"
+    assert entries["keycloak-db-credentials"]["reason"].startswith("skip: not mirrored")
+    assert entries["ghcr-token"]["status"] == "skip"
+    assert set(json.loads(done.stdout)["counts"]) == {"ok", "fail", "skip"}
+    audit = secret_origin(
+        "audit", "--catalog", str(seed_world.catalog_path), "--format", "json", env=seed_world.env()
+    )
+    rows = {r["secret"]: r for r in json.loads(audit.stdout)["rows"]}
+    assert rows["keycloak-db-credentials"]["status"] == "COMPLIANT"
     assert_no_secret_in(done.stdout + done.stderr, all_values())
 
 
@@ -221,6 +229,24 @@ def test_audit_reports_unobservable_vault_as_unknown_and_fails(tmp_path: Path) -
 
 
 # -- policy: the job runs under it, a write outside it is denied ---------------------------------------
+def assert_metadata_limited_to_custom_metadata(bao: OpenBao, token: str, mount: str, name: str) -> None:
+    """Under a generated policy the job token may stamp custom_metadata, and nothing else of the key's
+    metadata: the settings that would outlive the token are refused, and stay as they were."""
+    client = bao.client(token)
+    before = bao.client().secrets.kv.v2.read_secret_metadata(name, mount_point=mount)["data"]
+    for sabotage in ({"max_versions": 1}, {"delete_version_after": "1s"}, {"cas_required": True}):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            client.adapter.post(f"/v1/{mount}/metadata/{name}", json=sabotage)
+        with pytest.raises(hvac.exceptions.Forbidden):  # not even alongside an allowed parameter
+            client.adapter.post(
+                f"/v1/{mount}/metadata/{name}",
+                json={"custom_metadata": before["custom_metadata"], **sabotage},
+            )
+    after = bao.client().secrets.kv.v2.read_secret_metadata(name, mount_point=mount)["data"]
+    for setting in ("max_versions", "delete_version_after", "cas_required", "custom_metadata"):
+        assert after[setting] == before[setting], setting
+
+
 def test_client_patcher_runs_under_its_generated_policy(
     openbao: OpenBao, kv_mount: str, tmp_path: Path
 ) -> None:
@@ -243,6 +269,7 @@ def test_client_patcher_runs_under_its_generated_policy(
             )
         with pytest.raises(hvac.exceptions.Forbidden):
             client.secrets.kv.v2.delete_metadata_and_all_versions("www-client-secret", mount_point=kv_mount)
+        assert_metadata_limited_to_custom_metadata(openbao, token, kv_mount, "www-client-secret")
 
 
 def test_vault_bootstrap_runs_under_its_generated_policy(openbao: OpenBao, tmp_path: Path) -> None:
@@ -285,6 +312,7 @@ def test_vault_bootstrap_runs_under_its_generated_policy(openbao: OpenBao, tmp_p
             client.secrets.kv.v2.create_or_update_secret(
                 "grafana-admin-password", {"value": "x-denied"}, mount_point=stack.mount
             )
+        assert_metadata_limited_to_custom_metadata(openbao, token, stack.mount, "ghcr-token")
 
 
 # -- smoke --consumers ----------------------------------------------------------------------------

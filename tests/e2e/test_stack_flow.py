@@ -281,15 +281,15 @@ def test_smoke_catches_placeholders_until_client_patcher_ran_and_audit_reports_t
 
     smoke = world.run("secret-origin", "smoke")
     assert smoke.returncode == 1
-    failed = {name for name, e in entries(smoke).items() if e["action"] == "failed"}
+    failed = {name for name, e in entries(smoke).items() if e["status"] == "fail"}
     assert {PLATFORM, "grafana-admin-password"} <= failed
 
     world.run("client-patcher")
     smoke = world.run("secret-origin", "smoke")
     assert smoke.returncode == 1  # the Helm-generated secret still holds its fixture
     result = entries(smoke)
-    assert result[PLATFORM]["action"] == "unchanged" and result[PLATFORM]["reason"].startswith("ok: v2")
-    assert result["grafana-admin-password"]["action"] == "failed"
+    assert result[PLATFORM]["status"] == "ok" and result[PLATFORM]["reason"].startswith("ok: v2")
+    assert result["grafana-admin-password"]["status"] == "fail"
 
     audit = world.run("secret-origin", "audit", "--format", "json")
     assert audit.returncode == 1

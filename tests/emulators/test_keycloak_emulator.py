@@ -80,7 +80,7 @@ def test_python_keycloak_client_credentials_reads_and_regenerates_a_secret(emu: 
     regenerated = admin.generate_client_secrets(uuid)["value"]
     assert secret_matches(regenerated, emu.client_secret(REALM, TARGET))
     assert regenerated != before
-    assert len(regenerated) == 32 and regenerated.isalnum()
+    assert len(regenerated) == 86 and regenerated.isalnum()
     assert emu.regenerations(REALM, TARGET) == 1
     assert admin.get_client_id("absent-client") is None
 
@@ -219,7 +219,7 @@ def test_token_endpoint_error_bodies(emu: KeycloakEmulator, http: httpx.Client) 
             token_response(
                 http, "master", grant_type="password", client_id="admin-cli", username="admin", password="no"
             ),
-            401,
+            400,
             {"error": "invalid_grant", "error_description": "Invalid user credentials"},
         ),
         (
@@ -231,6 +231,11 @@ def test_token_endpoint_error_bodies(emu: KeycloakEmulator, http: httpx.Client) 
                 "error": "unauthorized_client",
                 "error_description": "Client not allowed for direct access grants",
             },
+        ),
+        (
+            token_response(http, REALM, grant_type="client_credentials", client_secret="x"),
+            401,
+            {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"},
         ),
         (
             token_response(http, REALM, client_id=PATCHER),
@@ -294,7 +299,7 @@ def test_client_id_lookup_is_exact_and_search_is_a_case_insensitive_substring(
     assert (missing.status_code, missing.json()) == (200, [])
 
 
-def test_expired_token_is_401_with_bearer_challenge() -> None:
+def test_expired_token_is_401_without_a_challenge() -> None:
     emulator = KeycloakEmulator(token_lifespan=1)
     emulator.add_realm(REALM)
     emulator.add_client(REALM, PATCHER, service_account=True, service_account_roles=["manage-clients"])
@@ -304,7 +309,7 @@ def test_expired_token_is_401_with_bearer_challenge() -> None:
         time.sleep(2.1)
         response = client.get(f"/admin/realms/{REALM}/clients", headers=headers)
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert "www-authenticate" not in response.headers
         assert response.json() == {"error": "HTTP 401 Unauthorized"}
 
 
@@ -331,7 +336,7 @@ def test_role_requirements(emu: KeycloakEmulator, http: httpx.Client) -> None:
     assert (nobody.status_code, nobody.json()) == (403, {"error": "HTTP 403 Forbidden"})
 
     listed = http.get(clients, params={"clientId": TARGET}, headers=bearer(client_token(http, emu, "lister")))
-    assert listed.json() == [{"id": uuid, "clientId": TARGET}]
+    assert (listed.status_code, listed.json()) == (200, [])  # query-clients alone sees nothing
 
     viewer = bearer(client_token(http, emu, "viewer"))
     rep = http.get(f"{clients}/{uuid}", headers=viewer).json()
@@ -413,6 +418,16 @@ def test_regenerate_works_on_a_public_client_whose_representation_has_no_secret(
     response = http.post(f"/admin/realms/{REALM}/clients/{uuid}/client-secret", headers=headers)
     assert response.status_code == 200
     assert emu.client_secret(REALM, "spa") is not None
+
+
+def test_a_bearer_only_client_gets_a_generated_secret_a_public_one_none() -> None:
+    emulator = KeycloakEmulator()
+    emulator.add_realm(REALM)
+    emulator.add_client(REALM, "api", bearer_only=True)
+    emulator.add_client(REALM, "spa", public=True)
+    secret = emulator.client_secret(REALM, "api")
+    assert secret is not None and len(secret) == 86 and secret.isalnum()
+    assert emulator.client_secret(REALM, "spa") is None
 
 
 def test_create_client_returns_location_and_409_on_duplicate(

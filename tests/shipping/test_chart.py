@@ -28,7 +28,7 @@ from tests.shipping.conftest import (
 VALUE_FILES = [*CI_VALUES, EXAMPLE_VALUES]
 IDS = [p.name for p in VALUE_FILES]
 # The newest schema kubernetes-validate ships, and the oldest Kubernetes the chart declares.
-KUBE_VERSIONS = (kubernetes_validate.latest_version(), "1.29")
+KUBE_VERSIONS = (kubernetes_validate.latest_version(), "1.30")
 HOOK_TYPES = {"helm", "argocd"}
 # Helm's default `--timeout` (5m): a hook Job must give up before Helm does.
 HELM_DEFAULT_TIMEOUT = 300

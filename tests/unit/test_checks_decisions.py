@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from jobs.checks import audit, policy, rules, smoke
 from jobs.core import metadata as md
 from jobs.core.catalog import Consumer, parse_catalog
 from jobs.core.errors import Unreachable
+from jobs.core.model import Action, EntryResult, RunReport
 from jobs.core.observed import KvRead
 
 CATALOG = """\
@@ -167,4 +170,56 @@ def test_policy_hcl_shape() -> None:
     cat = catalog()
     hcl = policy.render_hcl("client-patcher", cat, cat.secrets)
     assert 'path "secret/data/kc" {\n  capabilities = ["create", "read", "update"]\n}' in hcl
-    assert 'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n}' in hcl
+    assert (
+        'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n'
+        '  allowed_parameters = {\n    "custom_metadata" = []\n    "metadata_cas" = []\n  }\n}'
+    ) in hcl
+
+
+# -- smoke and audit judge the same observed state by one expected state ------------------------------
+CLUSTER_STATES = [
+    ("grafana", kv("grafana", None)),  # not mirrored
+    ("pg", KvRead("secret", "pg", exists=True, version=4, deleted=True)),
+    ("pg", kv("pg", "cnpg-1", **{"managed-by": "external-secrets"})),  # a PushSecret mirror
+    ("grafana", kv("grafana", "C1tr0n3lla!", **OURS_FIX)),
+    ("grafana", kv("grafana", "changeme")),  # placeholder pattern
+    ("pg", kv("pg", "cnpg-1", **OURS_KC)),  # anti-pattern 2
+    ("pg", kv("pg", "cnpg-1", **OURS_AKV)),  # anti-pattern 1
+    ("pg", kv("pg", "vault-made-1")),  # unknown writer: a real value
+]
+
+
+@pytest.mark.parametrize("environment", ["dev", "production"])
+@pytest.mark.parametrize(("entry", "current"), CLUSTER_STATES)
+def test_smoke_and_audit_agree_on_the_same_observed_state(
+    entry: str, current: KvRead, environment: str
+) -> None:
+    cat = catalog(environment)
+    known = smoke.Known(rules.known_fixtures([cat]), rules.placeholders(["changeme"]))
+    row = audit.assess(cat, cat.entry(entry), current, known)
+    verdict, reason = smoke.vault_verdict(cat.entry(entry), current, "value", known)
+    absent = row.current == "absent from Vault"
+    fixture = row.current.startswith("Vault fixture")
+    expected = "skip" if absent else "fail" if row.status is audit.Status.NON_COMPLIANT or fixture else "ok"
+    assert verdict == expected, (row, reason)
+    if absent:
+        assert row.status is audit.Status.COMPLIANT and reason.startswith("not mirrored")
+    if verdict == "ok":
+        assert row.status in (audit.Status.COMPLIANT, audit.Status.CONDITIONAL)
+
+
+def test_smoke_speaks_ok_fail_skip() -> None:
+    report = RunReport(
+        "secret-origin smoke",
+        (
+            EntryResult("a", Action.UNCHANGED, "ok: v2, written by secret-origin", 2),
+            EntryResult("b", Action.SKIPPED, "skip: not mirrored"),
+            EntryResult("c", Action.FAILED, "placeholder: v1 is marked as a fixture", 1),
+        ),
+    )
+    out = smoke.SmokeOutput(report)
+    payload = json.loads(out.render("json"))
+    assert [e["status"] for e in payload["entries"]] == ["ok", "skip", "fail"]
+    assert payload["counts"] == {"ok": 1, "fail": 1, "skip": 1} and payload["exitCode"] == 1
+    text = out.render("text")
+    assert "unchanged" not in text and "written=" not in text and "ok=1 fail=1 skip=1 exit=1" in text

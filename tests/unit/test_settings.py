@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from jobs.core.errors import ConfigError
-from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
+from jobs.core.logs import redact
+from jobs.core.settings import (
+    AzureSettings,
+    KeycloakSettings,
+    VaultSettings,
+    load_settings,
+    protect_environment,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +73,17 @@ def test_azure_settings_use_the_webhook_names(monkeypatch: pytest.MonkeyPatch) -
     settings = load_settings(AzureSettings)
     assert settings.verify_challenge_resource is True
     assert settings.keyvault_api_version is None
+
+
+def test_credentials_are_masked_and_withheld_from_child_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.protect-me-0001")
+    monkeypatch.setenv("KEYCLOAK_CLIENT_SECRET", "kc-protect-me-0002")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "az-protect-me-0003")
+    protect_environment()
+    child = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
+    assert "protect-me" not in child and "VAULT_TOKEN" not in child
+    assert "VAULT_ADDR=http://127.0.0.1:8200" in child
+    assert redact("a hvs.protect-me-0001 b az-protect-me-0003") == "a [REDACTED] b [REDACTED]"
+    settings = load_settings(VaultSettings)  # the settings still read them
+    assert settings.token is not None and settings.token.get_secret_value() == "hvs.protect-me-0001"

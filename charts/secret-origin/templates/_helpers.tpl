@@ -290,6 +290,10 @@ spec:
         - name: KEYCLOAK_CACERT
           value: /etc/secret-origin/ca/ca.crt
         {{- end }}
+        {{- if $job.allowPasswordFallback }}
+        - name: KEYCLOAK_ALLOW_PASSWORD_FALLBACK
+          value: "true"
+        {{- end }}
         {{- with $root.Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

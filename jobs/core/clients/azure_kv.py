@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.pipeline import PipelineResponse
 from azure.identity import WorkloadIdentityCredential
 from azure.keyvault.secrets import SecretClient, SecretProperties
@@ -57,6 +58,11 @@ log = logging.getLogger(__name__)
 PAGE_SIZE: Final = 25  # the service maximum (docs/design.md#azure-key-vault)
 DEFAULT_CONCURRENCY: Final = 8
 MAX_CONCURRENCY: Final = 10
+# The only scope a token of this client is ever requested for, whatever a 401 challenge names and
+# whatever AZURE_KEYVAULT_VERIFY_CHALLENGE_RESOURCE says: a challenge from a look-alike vault URL must
+# not obtain an Entra token for another resource, such as Azure Resource Manager
+# (docs/design.md#azure-key-vault).
+KEY_VAULT_SCOPE: Final = "https://vault.azure.net/.default"
 T = TypeVar("T")
 
 
@@ -73,6 +79,14 @@ def _info(name: str, props: SecretProperties) -> AkvSecretInfo:
         expires=_unix(props.expires_on),
         managed=bool(props.managed),
     )
+
+
+def _remember_date(response: PipelineResponse[Any, Any], dates: list[int]) -> None:
+    """The `Date` of a 200 answer: the vault's own clock, Unix seconds."""
+    raw = response.http_response.headers.get("Date")
+    if raw and response.http_response.status_code == 200:
+        with contextlib.suppress(TypeError, ValueError):
+            dates.append(int(parsedate_to_datetime(raw).astimezone(UTC).timestamp()))
 
 
 class _Pause:
@@ -92,6 +106,23 @@ class _Pause:
     def extend(self, seconds: float) -> None:
         with self._lock:
             self._until = max(self._until, time.monotonic() + seconds)
+
+
+class KeyVaultOnlyCredential:
+    """The Workload Identity credential, asked for Key Vault's scope only: the scopes the SDK's challenge
+    policy derives from the 401 challenge are ignored. Tenant and claims from the challenge still pass."""
+
+    def __init__(self, inner: WorkloadIdentityCredential) -> None:
+        self._inner = inner
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return self._inner.get_token(KEY_VAULT_SCOPE, **kwargs)
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        return self._inner.get_token_info(KEY_VAULT_SCOPE, options=options)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class AzureKeyVaultClient:
@@ -144,7 +175,7 @@ class AzureKeyVaultClient:
         if settings.keyvault_api_version:
             client_kwargs["api_version"] = settings.keyvault_api_version
         try:
-            self._client = SecretClient(vault_url, self._credential, **client_kwargs)
+            self._client = SecretClient(vault_url, KeyVaultOnlyCredential(self._credential), **client_kwargs)
         except (ValueError, NotImplementedError) as exc:  # e.g. an api-version the SDK does not know
             self._credential.close()
             raise ConfigError(f"Azure Key Vault client: {exc}") from None
@@ -186,10 +217,7 @@ class AzureKeyVaultClient:
         server_time: list[int] = []
 
         def remember_date(response: PipelineResponse[Any, Any]) -> None:
-            raw = response.http_response.headers.get("Date")
-            if raw and response.http_response.status_code == 200:
-                with contextlib.suppress(TypeError, ValueError):
-                    server_time.append(int(parsedate_to_datetime(raw).astimezone(UTC).timestamp()))
+            _remember_date(response, server_time)
 
         token: str | None = None
         pages = 0
@@ -226,7 +254,13 @@ class AzureKeyVaultClient:
 
         def get() -> AkvValue:
             timeout = self._attempt_timeout()
-            secret = self._client.get_secret(name, connection_timeout=timeout, read_timeout=timeout)
+            dates: list[int] = []
+            secret = self._client.get_secret(
+                name,
+                connection_timeout=timeout,
+                read_timeout=timeout,
+                raw_response_hook=lambda response: _remember_date(response, dates),
+            )
             value = secret.value
             if value is None:
                 raise Permanent(SYSTEM, f"get secret {name}: the response carried no value")
@@ -237,6 +271,7 @@ class AzureKeyVaultClient:
                 created=_unix(secret.properties.created_on),
                 value=value,
                 info=_info(name, secret.properties),
+                server_time=max(dates) if dates else None,
             )
 
         return self._call(f"get secret {name}", get)

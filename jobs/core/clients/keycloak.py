@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from jobs.core.clients.keycloak_errors import SYSTEM
+from jobs.core.clients.keycloak_errors import SYSTEM, roles_needed
 from jobs.core.clients.keycloak_session import KeycloakSession
 from jobs.core.errors import NotFound, Permanent, PermissionDenied
 from jobs.core.logs import register_secret
@@ -40,6 +40,12 @@ class KeycloakClient(KeycloakSession):
             if isinstance(rep, dict) and _listed_secret(rep) is not None:
                 register_secret(rep["secret"])
         exact = [r for r in found if isinstance(r, dict) and r.get("clientId") == client_id]
+        if not found and not self._sees_any_client(path):
+            raise PermissionDenied(
+                SYSTEM,
+                f"client {realm}/{client_id}: Keycloak lists no client at all to this identity (200 []): "
+                f"it needs {roles_needed(self._auth_realm, path)}",
+            )
         if not exact:
             others = sorted(str(r.get("clientId")) for r in found if isinstance(r, dict))
             near = f"; Keycloak returned only near matches {others}, ignored" if others else ""
@@ -63,6 +69,12 @@ class KeycloakClient(KeycloakSession):
             enabled=bool(rep.get("enabled", True)),
             listed_secret=_listed_secret(rep),
         )
+
+    def _sees_any_client(self, path: str) -> bool:
+        """Every realm has built-in clients (account, admin-cli, ...): an identity with view rights
+        always sees one; Keycloak 26 answers `200 []` to an identity with query-clients alone."""
+        listed = self._admin("GET", path, params={"first": "0", "max": "1"})
+        return isinstance(listed, list) and bool(listed)
 
     def _secret_path(self, client: KeycloakClientInfo) -> str:
         return (

@@ -4,6 +4,7 @@ description only (never the raw body), then the one status table."""
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import unquote
 
 import httpx
 
@@ -13,6 +14,7 @@ from jobs.core.retry import parse_retry_after
 
 SYSTEM: Final = "keycloak"
 _DETAIL_MAX: Final = 200
+ROLES_NEEDED: Final = "the roles view-clients and manage-clients of the client 'realm-management'"
 
 
 def oauth_detail(response: httpx.Response) -> str:
@@ -32,13 +34,30 @@ def oauth_detail(response: httpx.Response) -> str:
     return redact(": ".join(parts))[:_DETAIL_MAX]
 
 
-def status_error(response: httpx.Response, what: str) -> ClientError:
-    """Map a non-2xx response through the status table (401 is handled by the caller first)."""
+def roles_needed(auth_realm: str, path: str) -> str:
+    """What an identity of `auth_realm` needs to administer the realm of the Admin API `path`: the
+    roles of the master client `<realm>-realm` for a master-realm identity, of `realm-management` for
+    one of the realm itself; an identity of another realm cannot (Keycloak answers 403 whatever its
+    roles)."""
+    parts = path.split("/")  # "", "admin", "realms", "<realm>", ...
+    target = unquote(parts[3]) if len(parts) > 3 else auth_realm
+    if auth_realm == "master":
+        return f"the roles view-clients and manage-clients of the master client '{target}-realm'"
+    if target == auth_realm:
+        return ROLES_NEEDED
+    return (
+        f"to be of realm 'master' or {target!r}: an identity of realm {auth_realm!r} cannot "
+        f"administer realm {target!r}"
+    )
+
+
+def status_error(response: httpx.Response, what: str, needed: str = ROLES_NEEDED) -> ClientError:
+    """Map a non-2xx response through the status table (401 is handled by the caller first). `needed`
+    says what the identity lacks on a 403."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     hint = (
-        "; the Keycloak identity needs the realm-management roles view-clients and manage-clients "
-        "(Keycloak 26.8+ requires manage-clients to read a secret)"
+        f"; the Keycloak identity needs {needed} (Keycloak 26.8+ requires manage-clients to read a secret)"
         if status == 403
         else ""
     )

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, status_error
+from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, roles_needed, status_error
 from jobs.core.errors import (
     NotFound,
     Permanent,
@@ -44,6 +44,18 @@ _RENEW_MARGIN: Final = 10.0
 _RENEW_FRACTION: Final = 0.2
 
 Grant = Literal["client_credentials", "password"]
+FALLBACK_WARNING: Final = (
+    "Keycloak service-account login (KEYCLOAK_CLIENT_ID) refused; fell back to the admin password grant "
+    "as KEYCLOAK_ALLOW_PASSWORD_FALLBACK allows: fix the service account"
+)
+NO_FALLBACK: Final = (
+    "not falling back to KEYCLOAK_ADMIN_USERNAME/PASSWORD: a broken service account must not go unnoticed "
+    "(set KEYCLOAK_ALLOW_PASSWORD_FALLBACK=true to allow it)"
+)
+
+
+def _after_system(exc: Exception) -> str:
+    return str(exc).removeprefix(f"{SYSTEM}: ")
 
 
 @dataclass
@@ -101,8 +113,10 @@ class KeycloakSession:
             transport=transport,
             follow_redirects=False,
         )
-        # client_credentials is preferred; after it is refused once, the run stays on the password grant.
+        # client_credentials is preferred; after it is refused once (and the fallback is allowed), the run
+        # stays on the password grant, and says so in `warnings` for the run's summary.
         self._service_account_refused = False
+        self.warnings: list[str] = []
 
     def close(self) -> None:
         self._http.close()
@@ -214,11 +228,12 @@ class KeycloakSession:
             except Unauthorized as exc:
                 if not has_admin:
                     raise
+                if not self._settings.allow_password_fallback:
+                    raise Unauthorized(SYSTEM, f"{_after_system(exc)}; {NO_FALLBACK}") from None
                 self._service_account_refused = True
-                log.warning(
-                    "Keycloak service-account login refused; falling back to the admin password grant",
-                    extra={"grant": "password", "client": ADMIN_CLI, "reason": str(exc)},
-                )
+                self.warnings.append(FALLBACK_WARNING + f" ({_after_system(exc)})")
+                extra = {"grant": "password", "client": ADMIN_CLI, "reason": str(exc)}
+                log.warning(FALLBACK_WARNING, extra=extra)
             else:
                 log.info(
                     "logged in to Keycloak",
@@ -286,7 +301,7 @@ class KeycloakSession:
             token = self._access_token(stale=token)
             response = self._retry.call(lambda: attempt(token), self._breaker)
         if response.status_code >= 300:
-            raise status_error(response, what)
+            raise status_error(response, what, roles_needed(self._auth_realm, path))
         try:
             return response.json() if response.content else None
         except ValueError:

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import kubernetes.client
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 SYSTEM: Final = "kubernetes"
 ES_PLURAL: Final = "externalsecrets"
 PREFERRED_VERSIONS: Final = ("v1", "v1beta1")
+_CLIENT_CERT_CONTEXT: Final = "_secret_origin_client_cert_context"
 T = TypeVar("T")
 
 
@@ -105,7 +109,44 @@ def load_configuration() -> kubernetes.client.Configuration:
     configuration.retries = 0  # our RetryPolicy retries; urllib3's own loop would hide attempts
     for credential in (configuration.api_key or {}).values():
         register_secret(str(credential).removeprefix("Bearer ").strip())
+    _keys_into_memory(configuration)
     return configuration
+
+
+def _library_temp_files() -> dict[str, str]:
+    files: dict[str, str] = kubernetes.config.kube_config._temp_files
+    return files
+
+
+def _keys_into_memory(configuration: kubernetes.client.Configuration) -> None:
+    """The kubernetes client writes kubeconfig `*-data` (client key, certificate, CA) to files in TMPDIR
+    and deletes them only at a clean exit: load them into an SSL context now, then delete them, so no
+    key material stays on disk after any exit, SIGKILL included. Files the kubeconfig names are kept."""
+    written = set(_library_temp_files().values())
+    try:
+        if configuration.ssl_ca_cert in written:
+            configuration.ca_cert_data = Path(configuration.ssl_ca_cert).read_text(encoding="utf-8")
+            configuration.ssl_ca_cert = None
+        if configuration.cert_file and configuration.key_file:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if not (configuration.ssl_ca_cert or configuration.ca_cert_data):
+                context.load_default_certs()
+            context.load_cert_chain(configuration.cert_file, configuration.key_file)
+            setattr(configuration, _CLIENT_CERT_CONTEXT, context)
+            configuration.cert_file = configuration.key_file = None
+    except (OSError, ssl.SSLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"KUBECONFIG client certificate or CA: {type(exc).__name__}") from None
+    finally:
+        for name in written:
+            with contextlib.suppress(OSError):
+                os.remove(name)
+        _library_temp_files().clear()
+
+
+def _use_client_cert_context(api: kubernetes.client.ApiClient, configuration: Any) -> None:
+    context = getattr(configuration, _CLIENT_CERT_CONTEXT, None)
+    if context is not None:
+        api.rest_client.pool_manager.connection_pool_kw.update(ssl_context=context)
 
 
 class KubeClient:
@@ -123,6 +164,7 @@ class KubeClient:
         self.target = f"the Kubernetes API at {configuration.host}"
         self._breaker = Breaker(SYSTEM, self.target)
         self._api = kubernetes.client.ApiClient(configuration)
+        _use_client_cert_context(self._api, configuration)
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
         self._core = kubernetes.client.CoreV1Api(self._api)
         self._apis = kubernetes.client.ApisApi(self._api)
