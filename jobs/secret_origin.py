@@ -17,24 +17,22 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-from jobs import __version__  # noqa: E402
 from jobs.checks import check, cli, live, policy  # noqa: E402
 from jobs.checks.audit import AuditOptions  # noqa: E402
 from jobs.checks.check import CheckOptions  # noqa: E402
 from jobs.checks.cli import Command  # noqa: E402
 from jobs.checks.policy import PolicyOptions  # noqa: E402
 from jobs.checks.smoke import SmokeOptions  # noqa: E402
+from jobs.core.flags import JobParser, add_common_arguments, add_version_argument  # noqa: E402
 from jobs.core.model import Outcome  # noqa: E402
-from jobs.core.runner import RunContext, add_common_arguments, run_main  # noqa: E402
+from jobs.core.runner import RunContext, run_main  # noqa: E402
 
 PROG = "secret-origin"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser = JobParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add_arguments in (
         ("check", "offline CI check (exit 2 invalid catalog, 1 violation)", cli.add_check_arguments),

@@ -155,6 +155,6 @@ def render_json(catalog: Catalog, rows: Sequence[Row]) -> str:
         "environment": catalog.environment,
         "rows": [{**asdict(r), "status": r.status.value} for r in rows],
         "summary": [asdict(s) for s in summarize(rows)],
-        "exitCode": exit_code(rows),
+        "exit_code": exit_code(rows),
     }
     return json.dumps(payload, indent=2, ensure_ascii=False)

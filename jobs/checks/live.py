@@ -5,6 +5,7 @@ rules in `jobs.checks.smoke` and `jobs.checks.audit`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from jobs.checks.audit import AuditOptions, assess, exit_code, render_json, render_markdown
 from jobs.checks.expected import Known
@@ -22,8 +23,6 @@ from jobs.checks.smoke import (
     vault_verdict,
 )
 from jobs.core.catalog import Catalog, SecretEntry
-from jobs.core.clients.kube import KubeClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.model import Action, CommandOutput, EntryResult, RunReport
 from jobs.core.observed import KvRead
@@ -31,6 +30,10 @@ from jobs.core.preflight import check_vault, vault_or_fail_all
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import open_vault
 from jobs.core.settings import KubeSettings, VaultSettings, load_all_settings
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
     else:
         (vault_settings,) = load_all_settings(VaultSettings)
     vault = open_vault(ctx.retry, vault_settings)
+    from jobs.core.clients.kube import KubeClient
+
     kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.options.consumers else None
     try:
         refused = vault_or_fail_all(ctx, ctx.entries, vault)

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from jobs.core.catalog import SecretEntry
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, ConfigError
 from jobs.core.model import RunReport
 from jobs.core.observed import VaultMount
 from jobs.core.runner import RunContext, fail_all
+
+if TYPE_CHECKING:  # the vendor SDK loads only when a client is built (instant --help)
+    from jobs.core.clients.vault import VaultClient
 
 
 def mount_problem(mount: str, found: VaultMount | None, target: str) -> str | None:

@@ -5,25 +5,33 @@ is refused."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.core.catalog import SecretEntry
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.model import RunReport
 from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, fail_all
 from jobs.core.settings import VaultSettings, load_settings
 
+if TYPE_CHECKING:  # the vendor SDK loads only when a client is built
+    from jobs.core.clients.vault import VaultClient
+
 
 class LogsIn(Protocol):
     def login(self) -> None: ...
 
 
-def open_vault(retry: RetryPolicy, settings: VaultSettings | None = None) -> VaultClient:
+def open_vault(
+    retry: RetryPolicy, settings: VaultSettings | None = None, connections: int = 10
+) -> VaultClient:
     """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials); pass the
-    settings when the entrypoint loaded them together with the other systems' (`load_all_settings`)."""
-    return VaultClient(settings or load_settings(VaultSettings), retry)
+    settings when the entrypoint loaded them together with the other systems' (`load_all_settings`);
+    `connections`: at least the threads that share it."""
+    settings = settings or load_settings(VaultSettings)  # a settings error exits 2 before hvac is imported
+    from jobs.core.clients.vault import VaultClient
+
+    return VaultClient(settings, retry, connections=connections)
 
 
 def login_error(*clients: LogsIn) -> ClientError | None:

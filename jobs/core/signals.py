@@ -19,7 +19,7 @@ _interrupt = threading.Event()
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     if not _interrupt.is_set():
-        log.warning("SIGTERM received: finishing the in-flight entry, starting no new ones")
+        log.warning("SIGTERM received: finishing the entries in flight, starting no new ones")
     _interrupt.set()
 
 

@@ -30,6 +30,7 @@ from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
 from jobs.core.observed import KvRead
 from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
+from tests.support.summary import read_summary
 
 # A federated service-account JWT (header.payload.signature): every segment is part of the secret.
 JWT = (
@@ -284,7 +285,7 @@ def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
     text = _report_with(value).render(fmt)
     assert "Zq9" not in text
     if fmt == "json":
-        assert json.loads(text)["exitCode"] == 1
+        assert read_summary(text)["exit_code"] == 1
 
 
 def test_text_summary_masks_repr_and_json_forms() -> None:

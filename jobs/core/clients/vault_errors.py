@@ -1,10 +1,12 @@
-"""Vault's errors: hvac's exception classes to our taxonomy, Vault's quirks first (sealed 503, a dead
-token's 403, a check-and-set 400, plain http to an https listener), then the one status table."""
+"""Vault's answers as our error taxonomy: its sealed 503 (its own error body) against a transient one, a
+dead token's 403, a check-and-set 400 against a mount that requires `metadata_cas`, plain http to an
+https listener (docs/design.md#vault-kv-v2); a failure to reach it names the address and the cause."""
 
 from __future__ import annotations
 
 from typing import Final
 
+import hvac
 import hvac.exceptions
 import requests
 
@@ -13,6 +15,7 @@ from jobs.core.errors import (
     Conflict,
     Permanent,
     Sealed,
+    Transient,
     Unauthorized,
     from_status,
     unreachable,
@@ -45,8 +48,16 @@ _STATUS_OF: Final[dict[type[hvac.exceptions.VaultError], int]] = {
 }
 
 
-def translate(exc: Exception, operation: str, path: str, target: str = "Vault") -> ClientError:
-    """Vault's quirks first (sealed 503, a dead token's 403, a CAS 400), then the status table."""
+class MetadataCasRequired(Permanent):
+    """The mount requires `metadata_cas` on metadata writes (OpenBao >= 2.4 `metadata_cas_required`)."""
+
+
+def translate(
+    exc: Exception, operation: str, path: str, target: str = "Vault", retry_after: float | None = None
+) -> ClientError:
+    """Vault's quirks first (its sealed 503, a dead token's 403, a CAS 400, http to https), then the
+    status table. A 503 without Vault's own "Vault is sealed" is an ingress or standby mid-restart:
+    transient. `target` names the address in an unreachable error ("Vault at https://...")."""
     what = f"{operation} {path}"
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return unreachable(SYSTEM, what, target, exc)
@@ -54,12 +65,16 @@ def translate(exc: Exception, operation: str, path: str, target: str = "Vault") 
         return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
     status = _STATUS_OF.get(type(exc))
     detail = _first_error(exc)
+    if status == 503 and "sealed" in detail.lower():
+        return Sealed(SYSTEM, f"{what}: Vault is sealed (503); unseal it and rerun")
     if status == 503:
-        return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
+        return Transient(SYSTEM, f"{what}: unavailable (503: {detail})", retry_after)
     if status == 403 and ("invalid token" in detail or "token expired" in detail):
         return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
     if status == 400 and "http request to an https server" in detail.lower():
         return unreachable(SYSTEM, what, target, exc)
+    if status == 400 and "metadata check-and-set parameter required" in detail:
+        return MetadataCasRequired(SYSTEM, f"{what}: the mount requires metadata_cas ({detail})")
     if status == 400 and "check-and-set" in detail:
         return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
     if status is None:
