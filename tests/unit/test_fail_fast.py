@@ -8,12 +8,14 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from jobs.core.errors import Permanent, Unavailable, Unreachable, transport_cause, unreachable
 from jobs.core.observed import VaultMount
+from jobs.core.pool import map_bounded
 from jobs.core.preflight import mount_problem, plain_http_warnings
 from jobs.core.retry import Breaker, Deadline, RetryPolicy
 
@@ -76,6 +78,37 @@ def test_the_breaker_stops_contacting_a_system_after_consecutive_transport_failu
     assert str(first.value) == (
         "vault: Vault at http://10.0.0.1:8200 unavailable: connection refused; not tried"
     )
+
+
+def test_threads_sharing_one_breaker_stop_together_with_one_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """The concurrent Vault phase (`map_bounded`) shares the client's breaker: once it opens, no
+    thread sends again, every entry gets the one reason, and the breaker is logged open once."""
+    breaker = Breaker("vault", "Vault at http://10.0.0.1:8200", threshold=3)
+    retry = RetryPolicy(initial_wait=0.001, attempts=5)
+    sent = 0
+    lock = threading.Lock()
+
+    def always_refused() -> None:
+        nonlocal sent
+        with lock:
+            sent += 1
+        time.sleep(0.005)
+        raise refused()
+
+    def one(_: int) -> str:
+        try:
+            retry.call(always_refused, breaker)
+        except (Unavailable, Unreachable) as exc:
+            return str(exc)
+        return "succeeded?"
+
+    reasons = map_bounded(list(range(64)), one, concurrency=8)
+    shared = str(breaker.open_error)
+    assert breaker.open_error is not None
+    assert reasons.count(shared) >= 64 - 8  # at most the entries already in flight saw their own failure
+    assert sent <= 3 * 8 + 8  # a handful of attempts in flight, never 64 entries x 5 attempts
+    opened = [r for r in caplog.records if r.getMessage() == "giving up on a system for this run"]
+    assert len(opened) == 1
 
 
 def test_an_answer_from_the_server_resets_the_breaker_count() -> None:

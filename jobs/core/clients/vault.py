@@ -4,7 +4,7 @@ One read (`GET data`) gives value, version and custom_metadata together; a write
 check-and-set data write followed by a custom_metadata write (data first, so a refused CAS never
 stamps our metadata on somebody else's value). Every value read or written is registered with the
 log redaction filter before anything could print it. Each request's timeout is capped by the run's
-`--deadline` when it is sent (`_DeadlineSession`), so a hanging Vault cannot hold the run past it.
+`--deadline` when it is sent (`DeadlineSession`), so a hanging Vault cannot hold the run past it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from typing import Any, Final, TypeVar
 import hvac
 import hvac.exceptions
 import requests
-from requests.adapters import HTTPAdapter
 
 from jobs.core import metadata as md
 from jobs.core.clients.vault_errors import SYSTEM, translate
+from jobs.core.clients.vault_session import DeadlineSession
 from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized
 from jobs.core.logs import register_secret, register_secrets
 from jobs.core.observed import KvMetadata, KvRead, VaultMount
-from jobs.core.retry import Breaker, RetryPolicy, parse_retry_after
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
@@ -33,29 +33,6 @@ T = TypeVar("T")
 _METADATA_ATTEMPTS: Final = 3  # metadata read-then-write rounds before a concurrent writer wins
 # Re-login this long before a Kubernetes-auth token's lease ends.
 _RELOGIN_MARGIN: Final = 0.1
-
-
-class _DeadlineSession(requests.Session):
-    """The session hvac sends every request through (hvac's public `session=` option). hvac passes one
-    fixed timeout per client; `send` replaces it with this attempt's timeout, capped by the deadline."""
-
-    def __init__(self, timeout: Callable[[], float]) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self._local = threading.local()
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = self._timeout()
-        self._local.retry_after = None
-        response = super().send(request, **kwargs)
-        self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return response
-
-    @property
-    def retry_after(self) -> float | None:
-        """The last answer's Retry-After on this thread (hvac's errors do not carry headers)."""
-        value: float | None = getattr(self._local, "retry_after", None)
-        return value
 
 
 class VaultClient:
@@ -78,12 +55,8 @@ class VaultClient:
         self.target = f"Vault at {settings.addr}"
         self._breaker = Breaker(SYSTEM, self.target)
         verify: bool | str = str(settings.cacert) if settings.cacert else True
-        session = _DeadlineSession(lambda: self._retry.timeout(self._timeout))
+        session = DeadlineSession(lambda: self._retry.timeout(self._timeout), verify, connections)
         self._session = session
-        session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
         self._client = hvac.Client(
             url=settings.addr,
             verify=verify,
