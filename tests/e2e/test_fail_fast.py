@@ -6,7 +6,6 @@ once; an Entra 429 with Retry-After neither outlives SIGTERM nor the deadline.""
 from __future__ import annotations
 
 import dataclasses
-import json
 import signal
 import subprocess
 import time
@@ -16,10 +15,12 @@ from typing import Any
 import hvac.exceptions
 import pytest
 
+from jobs.core.flags import DEFAULT_CONCURRENCY
 from lab.client_patcher_stack import ClientPatcherStack
 from lab.openbao import OpenBao, free_port
 from lab.vault_bootstrap_stack import VAULT_BOOTSTRAP, BootstrapStack
 from lab.vault_proxy import Action, Rule, VaultProxy
+from tests.support.summary import read_summary
 
 FIXTURE = "C1tr0n3lla-fixture!"
 
@@ -29,8 +30,7 @@ def fixtures(n: int) -> list[dict[str, Any]]:
 
 
 def entries_of(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
-    report = json.loads(done.stdout)
-    assert isinstance(report, dict)
+    report = read_summary(done.stdout)
     entries = report["entries"]
     assert isinstance(entries, list)
     return entries
@@ -103,7 +103,8 @@ def test_vault_closing_its_port_mid_run_trips_the_breaker(openbao: OpenBao, tmp_
         entries = entries_of(done)
         assert len(entries) == 300 and all(e["action"] == "failed" for e in entries)
         shared = f"vault: Vault at {proxy.addr} unavailable: connection refused; not tried"
-        assert sum(e["reason"] == shared for e in entries) >= 299, entries[:3]
+        # only the reads already in flight when it opened (the concurrent Vault phase) say otherwise
+        assert sum(e["reason"] == shared for e in entries) >= 300 - DEFAULT_CONCURRENCY, entries[:3]
         assert done.stderr.count("giving up on a system for this run") == 1
         assert done.stderr.count("not tried") <= 1  # the per-entry lines do not repeat it
         assert stack.vault_versions() == {}
@@ -119,7 +120,8 @@ def test_a_silent_vault_costs_a_few_request_timeouts_whatever_the_entries(
         assert done.returncode == 1
         # 2 x (request timeout x attempts) = 5 s, plus the process start
         assert elapsed < 5 + 2, f"{elapsed:.1f} s"
-        assert hang.matched == 3  # three reads timed out; the 297 other entries were not tried
+        # the reads in flight when the third timeout opened the breaker; the other entries were not tried
+        assert 3 <= hang.matched <= DEFAULT_CONCURRENCY
         reasons = {e["reason"] for e in entries_of(done)}
         assert f"vault: Vault at {proxy.addr} unavailable: timed out; not tried" in reasons
 
@@ -179,7 +181,7 @@ def test_an_entra_429_with_retry_after_yields_to_sigterm_and_the_deadline(
         elapsed = time.monotonic() - started
         assert process.returncode == 1, stdout + stderr
         assert elapsed < (1.0 if how == "sigterm" else 4.0), f"{how}: exit {elapsed:.1f} s later"
-        assert json.loads(stdout)["entries"][0]["action"] in ("failed", "skipped")
+        assert read_summary(stdout)["entries"][0]["action"] in ("failed", "skipped")
         assert "ghp_throttledEntra0001" not in stdout + stderr
 
 
@@ -198,7 +200,7 @@ def test_an_unusable_vault_address_is_named_with_its_cause_and_plain_http_is_war
         elapsed = time.monotonic() - started
         assert done.returncode == 1, done.stdout + done.stderr
         assert elapsed < 8, f"{elapsed:.1f} s"
-        report = json.loads(done.stdout)
+        report = read_summary(done.stdout)
         assert {e["reason"] for e in report["entries"]} == {
             f"vault: Vault at {addr} unavailable: {cause}; not tried"
         }
