@@ -23,10 +23,11 @@ from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
+from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
 from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_or_fail_all, open_vault
-from jobs.core.settings import KeycloakSettings, load_settings
+from jobs.core.settings import KeycloakSettings, KubeSettings, VaultSettings, load_all_settings
 from jobs.patcher.decide import (
     ConsumerOutcome,
     ConsumerPlan,
@@ -269,20 +270,29 @@ def execute(ctx: Context) -> RunReport:
     config = ctx.catalog.keycloak
     if config is None:  # pragma: no cover - the catalog requires it with service-generated entries
         raise ConfigError(f"{ctx.catalog.path}: no top-level `keycloak`")
-    keycloak_settings = load_settings(KeycloakSettings)
-    vault = open_vault(ctx.retry)
+    needs_kube = any(entry.consumers for entry in entries)
+    if needs_kube:
+        vault_settings, keycloak_settings, _ = load_all_settings(
+            VaultSettings, KeycloakSettings, KubeSettings
+        )
+    else:
+        vault_settings, keycloak_settings = load_all_settings(VaultSettings, KeycloakSettings)
+    warnings = plain_http_warnings(Vault=vault_settings.addr, Keycloak=config.url)
+    vault = open_vault(ctx.retry, vault_settings)
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.kube import KubeClient, load_configuration
 
-    kube = KubeClient(load_configuration(), ctx.retry) if any(entry.consumers for entry in entries) else None
+    kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     try:
-        refused = login_or_fail_all(ctx, entries, keycloak, vault)
+        refused = vault_or_fail_all(ctx, entries, vault, warnings) or login_or_fail_all(
+            ctx, entries, keycloak, warnings=warnings
+        )
         if refused is not None:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry)
-        report = process_entries(ctx, entries, patcher.handle)
+        report = process_entries(ctx, entries, patcher.handle, warnings)
         return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:
         keycloak.close()
