@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
-from jobs.core.errors import ClientError, Conflict, Transient, failure_reason
+from jobs.core.errors import ClientError, Conflict, Transient, WriteInDoubt, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult
 from jobs.core.plan import KvPlan
 
@@ -80,7 +80,7 @@ def _write_data(vault: VaultClient, mount: str, plan: KvPlan, data: Mapping[str,
     """The check-and-set write; when its outcome is unknown, the key is read back to decide."""
     try:
         return vault.write(mount, plan.name, data, cas=plan.cas)
-    except (Transient, Conflict) as exc:
+    except (Transient, WriteInDoubt) as exc:  # a plain CAS conflict is another writer's: re-plan
         landed = landed_version(vault, mount, plan.name, data, plan.cas)
         if landed is None:
             raise

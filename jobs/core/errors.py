@@ -63,6 +63,11 @@ class Conflict(ClientError):
     """A check-and-set or resourceVersion precondition failed (409, Vault CAS mismatch)."""
 
 
+class WriteInDoubt(Conflict):
+    """A check-and-set refused on a retry, after an attempt whose answer was lost: that attempt may
+    have landed, so only reading the key back tells whether the write is ours."""
+
+
 class Permanent(ClientError):
     """A request the server will never accept as sent (400, 422, unexpected shapes)."""
 

@@ -22,7 +22,7 @@ import requests
 from jobs.core import metadata as md
 from jobs.core.clients.vault_errors import SYSTEM, translate
 from jobs.core.clients.vault_session import DeadlineSession
-from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized
+from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized, WriteInDoubt
 from jobs.core.logs import register_secret, register_secrets
 from jobs.core.observed import KvMetadata, KvRead, VaultMount
 from jobs.core.retry import Breaker, RetryPolicy
@@ -232,8 +232,10 @@ class VaultClient:
         """Check-and-set write: cas=0 creates only; cas=N updates only if version N is current.
         Returns the new version; raises Conflict when another writer got there first."""
         register_secrets(data.values())
+        attempts: list[None] = []
 
         def post() -> int:
+            attempts.append(None)
             response = self._client.secrets.kv.v2.create_or_update_secret(
                 path=name, secret=dict(data), cas=cas, mount_point=mount
             )
@@ -241,6 +243,12 @@ class VaultClient:
 
         try:
             return self._call("write", f"{mount}/data/{name}", post)
+        except Conflict as exc:
+            if len(attempts) > 1:  # an earlier attempt's answer was lost: it may be what moved the version
+                raise WriteInDoubt(
+                    SYSTEM, f"write {mount}/data/{name}: check-and-set refused on a retry after a lost answer"
+                ) from exc
+            raise
         except PermissionDenied:
             # Vault checks `create` for a new key and `update` for an existing one. A create-only
             # policy (fixture seeding) that meets a key another writer created meanwhile is denied,
