@@ -69,6 +69,20 @@ def add_smoke_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
     )
+    parser.add_argument(
+        "--login",
+        action="store_true",
+        help="also log in to each service-generated entry's realm as its client (client_credentials) with "
+        "the secret in Vault and, with --consumers, in each consumer's Secret; no admin credential "
+        "is used, no token kept (docs/design.md#checks)",
+    )
+    parser.add_argument(
+        "--login-rate",
+        type=float,
+        default=5.0,
+        metavar="PER_SECOND",
+        help="at most this many token-endpoint requests per second (default: 5)",
+    )
     add_placeholder_argument(parser)
 
 
@@ -108,7 +122,14 @@ def parse_options(args: argparse.Namespace) -> Command:
     if args.command == "check":
         return parse_check_options(args)
     if args.command == "smoke":
-        return SmokeOptions(bool(args.consumers), compile_patterns(args.placeholder_pattern))
+        if args.login_rate <= 0:
+            raise ConfigError("--login-rate must be a positive number of requests per second")
+        return SmokeOptions(
+            bool(args.consumers),
+            compile_patterns(args.placeholder_pattern),
+            login=bool(args.login),
+            login_rate=float(args.login_rate),
+        )
     if args.command == "audit":
         return AuditOptions(args.format, compile_patterns(args.placeholder_pattern))
     return PolicyOptions(args.job)

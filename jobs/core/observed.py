@@ -115,3 +115,14 @@ class ExternalSecretState:
     @property
     def force_sync(self) -> str | None:
         return self.annotations.get(FORCE_SYNC)
+
+
+@dataclass(frozen=True)
+class LoginVerdict:
+    """What a realm's token endpoint answered to a client_credentials login with one client secret:
+    the status and Keycloak's `error` / `error_description`, never the body (docs/design.md#keycloak).
+    `status` is None when no answer came (`error` then says why)."""
+
+    status: int | None
+    error: str = ""
+    description: str = ""
