@@ -59,7 +59,7 @@ def vault_login(verdict: LoginVerdict) -> tuple[str, str]:
     status, reason = judge_login(verdict)
     if status == FAIL:
         return FAIL, f"Keycloak rejects the secret in Vault ({reason})"
-    return status, f"login {reason}" if status == OK else f"login skipped: {reason}"
+    return status, f"login ok: {reason}" if status == OK else f"login skipped: {reason}"
 
 
 def consumer_login(consumer: str, target: str, verdict: LoginVerdict) -> str | None:

@@ -29,7 +29,9 @@ def test_valid_secret_with_a_service_account(vendor: Vendor, login: SecretLogin)
 
 def test_valid_secret_without_a_service_account_is_still_valid(vendor: Vendor, login: SecretLogin) -> None:
     answer = login.check_client_secret("ameide", "www", vendor.secret("ameide", "www"))
-    assert answer == LoginVerdict(401, "unauthorized_client", "Client not enabled to retrieve service account")
+    assert answer == LoginVerdict(
+        401, "unauthorized_client", "Client not enabled to retrieve service account"
+    )
     assert judge_login(answer) == (
         OK,
         "Keycloak accepts the secret (no service account: the grant is refused after the secret is checked)",

@@ -30,9 +30,10 @@ def test_server_trouble_is_not_judged() -> None:
 def test_smoke_words() -> None:
     assert vault_login(WRONG) == (
         FAIL,
-        "Keycloak rejects the secret in Vault (unauthorized_client: Invalid client or Invalid client credentials)",
+        "Keycloak rejects the secret in Vault "
+        "(unauthorized_client: Invalid client or Invalid client credentials)",
     )
-    assert vault_login(LoginVerdict(200)) == (OK, "login Keycloak accepts the secret")
+    assert vault_login(LoginVerdict(200)) == (OK, "login ok: Keycloak accepts the secret")
     assert consumer_login("ns/app", "app-auth", NO_SA) is None
     assert consumer_login("ns/app", "app-auth", WRONG) == (
         "consumer ns/app holds a secret Keycloak rejects (Secret app-auth: "
