@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from jobs.checks.audit import AuditOptions, assess, exit_code, render_json, render_markdown
 from jobs.checks.expected import Known
 from jobs.checks.login import FAIL as LOGIN_FAIL
-from jobs.checks.login import consumer_login, vault_login
+from jobs.checks.login import consumer_login, login_cell, vault_login
 from jobs.checks.manifests import Location, parse_external_secret
 from jobs.checks.smoke import (
     FAIL,
@@ -33,6 +33,8 @@ from jobs.core.model import Action, CommandOutput, EntryResult, RunReport
 from jobs.core.observed import KvRead, LoginVerdict
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_error, login_or_fail_all, open_vault
+
+LoginContext = RunContext[SmokeOptions] | RunContext[AuditOptions]
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
     return replace(report, results=tuple(results))
 
 
-def secret_login(ctx: RunContext[SmokeOptions]) -> tuple[SecretLogin | None, str | None]:
+def secret_login(
+    ctx: RunContext[SmokeOptions] | RunContext[AuditOptions],
+) -> tuple[SecretLogin | None, str | None]:
     """The token-endpoint login of `--login` (no admin credential), or why there is none."""
     if not ctx.options.login:
         return None, None
@@ -175,5 +179,30 @@ def audit(ctx: RunContext[AuditOptions]) -> CommandOutput:
         except ClientError as exc:
             observed[entry.name] = exc
     rows = [assess(catalog, e, observed[e.name], known) for e in ctx.entries]
+    if ctx.options.login:
+        rows = [replace(r, login=cell) for r, cell in zip(rows, login_column(ctx, observed), strict=True)]
     text = render_json(catalog, rows) if ctx.options.format == "json" else render_markdown(catalog, rows)
     return CommandOutput(text, exit_code(rows))
+
+
+def login_column(ctx: RunContext[AuditOptions], observed: dict[str, KvRead | ClientError]) -> list[str]:
+    """`audit --login`: per entry, whether Keycloak accepts the service-generated secret in Vault."""
+    login, why_not = secret_login(ctx)
+    cells = []
+    try:
+        for entry in ctx.entries:
+            current = observed[entry.name]
+            value = None
+            if isinstance(current, KvRead) and current.exists and not current.deleted:
+                value = current.value(ctx.catalog.vault.field)
+            if entry.keycloak is None:
+                cells.append("-")
+            elif login is None or value is None:
+                cells.append(f"skip: {why_not or 'no value in Vault'}")
+            else:
+                verdict = login.check_client_secret(entry.keycloak.realm, entry.keycloak.client_id, value)
+                cells.append(login_cell(verdict))
+    finally:
+        if login is not None:
+            login.close()
+    return cells

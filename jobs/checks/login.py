@@ -68,3 +68,11 @@ def consumer_login(consumer: str, target: str, verdict: LoginVerdict) -> str | N
     if status != FAIL:
         return None
     return f"consumer {consumer} holds a secret Keycloak rejects (Secret {target}: {reason})"
+
+
+def login_cell(verdict: LoginVerdict) -> str:
+    """`audit --login`'s Login cell for the value in Vault."""
+    status, reason = judge_login(verdict)
+    if status == FAIL:
+        return f"fail: Keycloak rejects the secret in Vault ({reason})"
+    return f"{status}: {reason}"

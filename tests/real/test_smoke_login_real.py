@@ -130,3 +130,33 @@ def test_a_public_client_is_skipped(login_stack: RealClientPatcherStack) -> None
     done, entries = smoke(login_stack)
     assert done.returncode == 0, done.stdout
     assert "login skipped: public client: it has no secret to check" in entries[PUBLIC.name]["reason"]
+
+
+def audit(stack: RealClientPatcherStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = stack.openbao.env() | {"PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [SECRET_ORIGIN, "audit", "--catalog", str(stack.catalog_path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
+    return done
+
+
+def test_audit_login_column(login_stack: RealClientPatcherStack) -> None:
+    populate(login_stack)
+    plain = audit(login_stack)
+    assert plain.returncode == 0, plain.stdout
+    assert "Login" not in plain.stdout
+    login_stack.server.api.regenerate_secret("partners", "partner-api")
+    done = audit(login_stack, "--login", "--format", "json")
+    assert done.returncode == 1
+    cells = {row["secret"]: row["login"] for row in json.loads(done.stdout)["rows"]}
+    assert cells["partner-api-client-secret"] == f"fail: Keycloak rejects the secret in Vault ({REJECTED})"
+    assert cells["ameide-patcher-client-secret"] == "ok: Keycloak accepts the secret"
+    assert cells["www-client-secret"].startswith("ok: Keycloak accepts the secret (no service account")
+    table = audit(login_stack, "--login").stdout
+    assert "| Severity | Note | Login |" in table
