@@ -68,7 +68,7 @@ def with_rotation(clients: Sequence[ClientSpec], percent: float, run_id: str) ->
 
 def summary_counts(run: m.JobRun, scenario: str) -> dict[str, int]:
     try:
-        return dict(json.loads(run.stdout)["counts"])
+        return dict(json.loads(run.stdout.splitlines()[-1])["counts"])  # the summary record is last
     except (ValueError, KeyError):
         print(f"{JOB} {scenario}: no JSON summary (exit {run.returncode})", file=sys.stderr)
         print(run.stderr[-2000:], file=sys.stderr)

@@ -67,7 +67,7 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
 
 def summary_counts(run: m.JobRun, scenario: str) -> dict[str, int]:
     try:
-        return dict(json.loads(run.stdout)["counts"])
+        return dict(json.loads(run.stdout.splitlines()[-1])["counts"])  # the summary record is last
     except (ValueError, KeyError):
         print(f"{JOB} {scenario}: no JSON summary (exit {run.returncode})", file=sys.stderr)
         print(run.stderr[-2000:], file=sys.stderr)

@@ -105,7 +105,7 @@ def main() -> int:
                 bootstrap_env = bootstrap.env(SECRET_CATALOG=str(catalog))
                 patcher_env = cp.env(SECRET_CATALOG=str(catalog))
                 check_env = bootstrap.env(SECRET_CATALOG=str(catalog))
-                text = ("--log-format", "text")
+                text = ("--log-format", "text", "--summary", "full")
                 print(
                     "secret-origin demo: OpenBao",
                     bao.addr,
@@ -148,7 +148,7 @@ def main() -> int:
 
                 first_b, first_p = counts(first_bootstrap.stdout), counts(first_patch.stdout)
                 second_p, second_b = counts(second_patch.stdout), counts(second_bootstrap.stdout)
-                if first_bootstrap.returncode or first_b["written"] < 2 or first_b["seeded-fixture"] < 2:
+                if first_bootstrap.returncode or first_b["written"] < 2 or first_b["seeded_fixture"] < 2:
                     problems.append("first vault-bootstrap run did not write and seed")
                 if first_patch.returncode or first_p["written"] != len(DEFAULT_CLIENTS):
                     problems.append("first client-patcher run did not write every client secret")
@@ -158,7 +158,7 @@ def main() -> int:
                     or second_p["unchanged"] != len(DEFAULT_CLIENTS)
                 ):
                     problems.append("second client-patcher run was not a no-op")
-                if second_bootstrap.returncode or second_b["written"] or second_b["seeded-fixture"]:
+                if second_bootstrap.returncode or second_b["written"] or second_b["seeded_fixture"]:
                     problems.append("second vault-bootstrap run was not a no-op")
                 real = cp.vault_state("platform-app-master-client-secret")[1]
                 if real == FIXTURES["platform-app-master-client-secret"]:

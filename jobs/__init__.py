@@ -1,9 +1,15 @@
 """secret-origin jobs. The version has one source, pyproject.toml's `[project] version`, read from the
-installed package's metadata."""
+installed package's metadata — only when asked (`--version`), so a plain start stays instant."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("secret-origin")
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    if name != "__version__":
+        raise AttributeError(name)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("secret-origin")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"

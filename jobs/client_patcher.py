@@ -6,14 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
-from jobs.core.runner import add_common_arguments, run_main
-from jobs.patcher.decide import select
-from jobs.patcher.run import JOB, Options, execute
+from jobs.core.flags import JobParser, add_common_arguments, missing_catalog
+
+if TYPE_CHECKING:
+    from jobs.patcher.run import Options
+
+JOB: Final = "client-patcher"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=JOB, description=__doc__)
+    parser = JobParser(prog=JOB, description=__doc__)
     add_common_arguments(parser)
     parser.add_argument(
         "--rotate",
@@ -27,11 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_options(args: argparse.Namespace) -> Options:
+    from jobs.patcher.run import Options
+
     return Options(rotate=tuple(args.rotate))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(JOB, build_parser(), argv, execute, select, options=parse_options)
+    parser = build_parser()
+    # --help, --version, usage errors and a missing catalog end here, before the heavy imports
+    missing = missing_catalog(JOB, parser.parse_args(argv))
+    if missing is not None:
+        return missing
+    from jobs.core.runner import run_main
+    from jobs.patcher.decide import select
+    from jobs.patcher.run import execute
+
+    return run_main(JOB, parser, argv, execute, select, options=parse_options)
 
 
 if __name__ == "__main__":

@@ -13,24 +13,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from jobs import __version__
 from jobs.checks import check, cli, live, policy
 from jobs.checks.audit import AuditOptions
 from jobs.checks.check import CheckOptions
 from jobs.checks.cli import Command
 from jobs.checks.policy import PolicyOptions
 from jobs.checks.smoke import SmokeOptions
+from jobs.core.flags import JobParser, add_common_arguments, add_version_argument
 from jobs.core.model import Outcome
-from jobs.core.runner import RunContext, add_common_arguments, run_main
+from jobs.core.runner import RunContext, run_main
 
 PROG = "secret-origin"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser = JobParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add_arguments in (
         ("check", "offline CI check (exit 2 invalid catalog, 1 violation)", cli.add_check_arguments),

@@ -1,7 +1,9 @@
 """vault-bootstrap: Azure Key Vault -> Vault KV v2 through Workload Identity, plus dev fixtures.
 
 What it promises: docs/design.md#vault-bootstrap. This module turns argv into an exit code; the
-decisions are in `jobs.bootstrap.decide` (pure), the I/O in `jobs.bootstrap.run`.
+decisions are in `jobs.bootstrap.decide` (pure), the I/O in `jobs.bootstrap.run`. Only the standard
+library is imported before the flags are parsed, so `--help`, `--version` and a usage error are
+instant; the catalog model, the settings and the vendor SDKs load after that, when needed.
 """
 
 from __future__ import annotations
@@ -9,15 +11,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
-from jobs.bootstrap.decide import select
-from jobs.bootstrap.run import JOB, Options, execute
-from jobs.core.clients.azure_kv import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
-from jobs.core.runner import add_common_arguments, run_main
+from jobs.core.flags import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    JobParser,
+    add_common_arguments,
+    concurrency_argument,
+    missing_catalog,
+)
+
+if TYPE_CHECKING:
+    from jobs.bootstrap.run import Options
+
+JOB: Final = "vault-bootstrap"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=JOB, description=__doc__.split("\n", 1)[0])
+    parser = JobParser(prog=JOB, description=__doc__.split("\n", 1)[0])
     add_common_arguments(parser)
     parser.add_argument(
         "--verify",
@@ -27,21 +39,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
-        choices=range(1, MAX_CONCURRENCY + 1),
+        type=concurrency_argument,
         default=DEFAULT_CONCURRENCY,
         metavar=f"1..{MAX_CONCURRENCY}",
-        help=f"parallel AKV value reads (default {DEFAULT_CONCURRENCY})",
+        help="entries read and written in Vault at once, and parallel AKV value reads (at most 10) "
+        f"(default {DEFAULT_CONCURRENCY})",
     )
     return parser
 
 
 def parse_options(args: argparse.Namespace) -> Options:
+    from jobs.bootstrap.run import Options
+
     return Options(verify=bool(args.verify), concurrency=int(args.concurrency))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(JOB, build_parser(), argv, execute, select, options=parse_options)
+    parser = build_parser()
+    # --help, --version, usage errors and a missing catalog end here, before the heavy imports
+    missing = missing_catalog(JOB, parser.parse_args(argv))
+    if missing is not None:
+        return missing
+    from jobs.bootstrap.decide import select
+    from jobs.bootstrap.run import execute
+    from jobs.core.runner import run_main
+
+    return run_main(JOB, parser, argv, execute, select, options=parse_options)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import yaml
 
 from emulators.keycloak import KeycloakEmulator
 from emulators.kube import KubeEmulator
+from jobs.patcher.decide import force_sync_value
 from lab.openbao import OpenBao
 
 BIN = Path(sys.executable).parent
@@ -95,11 +96,16 @@ def clean_env() -> dict[str, str]:
 
 
 def vault_policy(mount: str, names: Iterable[str]) -> str:
-    """Least privilege for client-patcher: read/write data and metadata of exactly these keys."""
+    """Least privilege for client-patcher: read/write data and metadata of exactly these keys, a metadata
+    write limited to custom_metadata and metadata_cas (as `secret-origin policy` generates it)."""
+    only = '"custom_metadata" = []\n    "metadata_cas" = []'
     blocks = []
     for name in names:
         blocks.append(f'path "{mount}/data/{name}" {{ capabilities = ["create", "read", "update"] }}')
-        blocks.append(f'path "{mount}/metadata/{name}" {{ capabilities = ["create", "read", "update"] }}')
+        blocks.append(
+            f'path "{mount}/metadata/{name}" {{\n  capabilities = ["create", "read", "update"]\n'
+            f"  allowed_parameters = {{\n    {only}\n  }}\n}}"
+        )
     return "\n".join(blocks) + "\n"
 
 
@@ -296,6 +302,14 @@ class ClientPatcherStack:
         meta = body["data"]["metadata"]
         value = (body["data"]["data"] or {}).get("value")
         return int(meta["version"]), value, dict(meta.get("custom_metadata") or {})
+
+    def force_sync_of(self, name: str) -> str:
+        """The force-sync value that names the version Vault holds now for `name`."""
+        body = self.vault().secrets.kv.v2.read_secret_version(
+            path=name, mount_point=self.mount, raise_on_deleted_version=False
+        )
+        meta = body["data"]["metadata"]
+        return force_sync_value(int(meta["version"]), str(meta["created_time"]))
 
     def keycloak_secret(self, spec: ClientSpec) -> str | None:
         return self.keycloak.client_secret(spec.realm, spec.client_id)

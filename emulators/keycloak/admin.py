@@ -69,6 +69,24 @@ class AdminApi:
             require_role(can_view(roles))
             return Response.json(200, self._representation(client, roles))
 
+    def update_client(self, request: Request) -> Response:
+        """PUT a ClientRepresentation: like Keycloak's RepresentationToModel.updateClient, only the
+        attributes it carries are set (an absent attribute is kept); a carried `secret` replaces it."""
+        with self._lock:
+            client, roles = self.admin_client(request)
+            require_role(MANAGE_CLIENTS in roles)
+            rep = request.json()
+            if not isinstance(rep, dict):
+                raise jaxrs_error(400, "unable to read the client representation")
+            attributes = rep.get("attributes")
+            if isinstance(attributes, dict):
+                for key, value in attributes.items():
+                    client.attributes[str(key)] = str(value)
+            if isinstance(rep.get("secret"), str):
+                client.secret = rep["secret"]
+            client.updates += 1
+            return Response(204)
+
     def get_secret(self, request: Request) -> Response:
         with self._lock:
             client, roles = self.admin_client(request)

@@ -187,6 +187,7 @@ class Client:
     attributes: dict[str, str] = field(default_factory=dict)
     service_account_user: str | None = None  # User.id
     regenerations: int = 0
+    updates: int = 0  # PUTs of the client representation
     builtin: bool = False
 
 

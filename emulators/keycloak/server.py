@@ -41,6 +41,7 @@ class KeycloakEmulator(RealmStore, TokenEndpoint, AdminApi, EmulatorServer):
         Route("GET", "/admin/realms/{realm}/clients", AdminApi.list_clients),
         Route("POST", "/admin/realms/{realm}/clients", AdminApi.create_client),
         Route("GET", _CLIENT, AdminApi.get_client),
+        Route("PUT", _CLIENT, AdminApi.update_client),
         Route("GET", f"{_CLIENT}/client-secret", AdminApi.get_secret),
         Route("POST", f"{_CLIENT}/client-secret", AdminApi.regenerate_secret),
         Route("GET", f"{_CLIENT}/client-secret/rotated", AdminApi.get_rotated_secret),

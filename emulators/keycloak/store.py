@@ -160,6 +160,15 @@ class RealmStore:
         with self._lock:
             return self._client(realm, client_id).regenerations
 
+    def client_attributes(self, realm: str, client_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._client(realm, client_id).attributes)
+
+    def set_client_attributes(self, realm: str, client_id: str, attributes: dict[str, str]) -> None:
+        """Set client attributes directly (e.g. what a run killed between two steps left behind)."""
+        with self._lock:
+            self._client(realm, client_id).attributes.update(attributes)
+
     def set_secret(self, realm: str, client_id: str, value: str) -> None:
         """Simulate an out-of-band change (an admin pasting a secret in the console)."""
         with self._lock:

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.bootstrap.decide import AkvObservation, fingerprint, provable
 from jobs.core import metadata as md
-from jobs.core.clients.azure_kv import AzureKeyVaultClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.observed import AkvValue
 from jobs.core.plan import KvPlan
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.azure_kv import AzureKeyVaultClient
+    from jobs.core.clients.vault import VaultClient
 
 log = logging.getLogger(__name__)
 WAIT: Final = 2.5  # seconds at most: Key Vault's clock moves on within one

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.bootstrap.decide import (
     AkvObservation,
@@ -38,14 +38,18 @@ from jobs.bootstrap.proof import record_proof
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Origin, SecretEntry
-from jobs.core.clients.azure_kv import DEFAULT_CONCURRENCY, AzureKeyVaultClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, ConfigError, failure_reason
+from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import AkvListing, AkvValue, KvRead
+from jobs.core.pool import map_bounded
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_or_fail_all, open_vault
 from jobs.core.settings import AzureSettings, load_settings
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.azure_kv import AzureKeyVaultClient
+    from jobs.core.clients.vault import VaultClient
 
 log = logging.getLogger(__name__)
 JOB: Final = "vault-bootstrap"
@@ -54,7 +58,7 @@ JOB: Final = "vault-bootstrap"
 @dataclass(frozen=True)
 class Options:
     verify: bool = False  # fetch every AKV value, even when the fingerprint proves it unchanged
-    concurrency: int = DEFAULT_CONCURRENCY  # parallel AKV value reads
+    concurrency: int = DEFAULT_CONCURRENCY  # parallel Vault entries and AKV value reads
 
 
 Context = RunContext[Options]
@@ -76,6 +80,8 @@ def open_akv(ctx: Context) -> tuple[AzureKeyVaultClient | None, tuple[str, ...]]
         return None, ()
     try:
         settings = load_settings(AzureSettings)
+        from jobs.core.clients.azure_kv import AzureKeyVaultClient
+
         client = AzureKeyVaultClient(config.url, settings, ctx.retry, concurrency=ctx.options.concurrency)
     except ConfigError as exc:
         if any(e.origin is Origin.EXTERNAL for e in ctx.entries):
@@ -94,7 +100,7 @@ def list_akv(ctx: Context, akv: AzureKeyVaultClient | None) -> tuple[Listing, tu
         return exc, (f"anti-pattern check not done: {failure_reason(exc)}",)
     found = anti_patterns(ctx.catalog, listing)
     for warning in found:
-        log.warning(warning)
+        log.warning("anti-pattern in Azure Key Vault", extra={"warning": warning})
     return listing, tuple(found)
 
 
@@ -121,18 +127,24 @@ def _classify(ctx: Context, listing: Listing) -> dict[str, AkvObservation]:
 
 
 def _read_vault(ctx: Context, vault: VaultClient, policy: Policy) -> dict[str, KvRead | ClientError]:
-    """One Vault read per entry that can be written (until SIGTERM or the deadline)."""
-    reads: dict[str, KvRead | ClientError] = {}
-    for entry in ctx.entries:
-        if ctx.interrupt.is_set() or ctx.deadline.expired():
-            break
-        if entry.origin is not Origin.EXTERNAL and not (entry.fixture is not None and policy.fixtures_active):
-            continue  # nothing can be written: no Vault read
+    """One Vault read per entry that can be written, `--concurrency` at a time (until SIGTERM or the
+    deadline: an entry not read here is read when it is handled, if it still starts)."""
+    writable = [
+        entry
+        for entry in ctx.entries
+        if entry.origin is Origin.EXTERNAL or (entry.fixture is not None and policy.fixtures_active)
+    ]
+
+    def read(entry: SecretEntry) -> KvRead | ClientError | None:
+        if ctx.stop_reason() is not None:
+            return None
         try:
-            reads[entry.name] = vault.read(ctx.catalog.vault.kv_mount, entry.name)
+            return vault.read(ctx.catalog.vault.kv_mount, entry.name)
         except ClientError as exc:
-            reads[entry.name] = exc
-    return reads
+            return exc
+
+    found = map_bounded(writable, read, ctx.options.concurrency)
+    return {entry.name: got for entry, got in zip(writable, found, strict=True) if got is not None}
 
 
 def observe(
@@ -224,10 +236,19 @@ class Bootstrap:
             note = record_proof(self.vault, self.akv, mount, done.plan, done.seen.akv, interrupt=interrupt)
             result = replace(result, reason=result.reason + note) if note else result
         if self.target.dry_run and done.plan.writes:
-            log.info("%s %s would be %s: %s", DRY_RUN, entry.name, done.plan.action.value, done.plan.reason)
+            extra: dict[str, object] = {
+                "entry": entry.name,
+                "action": done.plan.action.value,
+                "reason": done.plan.reason,
+            }
+            log.info("%s entry would be written", DRY_RUN, extra=extra)
         elif result.action in (Action.WRITTEN, Action.SEEDED_FIXTURE):
-            extra = {"entry": entry.name, "vault_version": result.vault_version}
-            log.info("%s %s", entry.name, result.action.value, extra=extra)
+            extra = {
+                "entry": entry.name,
+                "action": result.action.value,
+                "vault_version": result.vault_version,
+            }
+            log.info("entry written", extra=extra)
         return result
 
     def healed(self, entry: SecretEntry, done: Converged[Seen]) -> EntryResult:
@@ -248,11 +269,17 @@ def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None)
     observed = observe(ctx, vault, akv, listing, policy)
     target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
     run = Bootstrap(vault, akv, policy, observed, target, ctx.interrupt)
-    return process_entries(ctx, ctx.entries, run.handle, warnings=listed_warnings + observed.warnings)
+    return process_entries(
+        ctx,
+        ctx.entries,
+        run.handle,
+        warnings=listed_warnings + observed.warnings,
+        concurrency=ctx.options.concurrency,
+    )
 
 
 def execute(ctx: Context) -> RunReport:
-    vault = open_vault(ctx.retry)
+    vault = open_vault(ctx.retry, connections=ctx.options.concurrency)
     akv, warnings = open_akv(ctx)
     try:
         report = bootstrap(ctx, vault, akv)

@@ -165,6 +165,6 @@ def render_json(catalog: Catalog, rows: Sequence[Row]) -> str:
             for r in rows
         ],
         "summary": [asdict(s) for s in summarize(rows)],
-        "exitCode": exit_code(rows),
+        "exit_code": exit_code(rows),
     }
     return json.dumps(payload, indent=2, ensure_ascii=False)

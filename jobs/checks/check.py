@@ -114,7 +114,7 @@ def render_json(findings: Sequence[Finding], exit_code: int) -> str:
         ],
         "errors": sum(f.level is Level.ERROR for f in findings),
         "warnings": sum(f.level is Level.WARNING for f in findings),
-        "exitCode": exit_code,
+        "exit_code": exit_code,
     }
     return json.dumps(payload, indent=2)
 

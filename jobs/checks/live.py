@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from jobs.checks.audit import AuditOptions, assess, exit_code, render_json, render_markdown
 from jobs.checks.expected import Known
@@ -25,14 +26,16 @@ from jobs.checks.smoke import (
     vault_verdict,
 )
 from jobs.core.catalog import Catalog, SecretEntry
-from jobs.core.clients.keycloak_login import SecretLogin
-from jobs.core.clients.kube import KubeClient
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.model import Action, CommandOutput, EntryResult, RunReport
 from jobs.core.observed import KvRead, LoginVerdict
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_error, login_or_fail_all, open_vault
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.keycloak_login import SecretLogin
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 LoginContext = RunContext[SmokeOptions] | RunContext[AuditOptions]
 
@@ -134,6 +137,8 @@ def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
         if e not in entries
     ]
     vault = open_vault(ctx.retry)
+    from jobs.core.clients.kube import KubeClient
+
     kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.options.consumers else None
     login, login_skip = secret_login(ctx)
     try:
@@ -161,6 +166,8 @@ def secret_login(
     if ctx.catalog.keycloak is None:
         return None, "the catalog has no keycloak.url"
     cacert = os.environ.get("KEYCLOAK_CACERT") or None
+    from jobs.core.clients.keycloak_login import SecretLogin
+
     return SecretLogin(ctx.catalog.keycloak.url, rate=ctx.options.login_rate, cacert=cacert), None
 
 

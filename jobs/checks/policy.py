@@ -3,9 +3,10 @@
 Exactly the KV v2 paths and capabilities the job's `VaultClient` calls use, per key, nothing broader
 (docs/design.md#vault-kv-v2): `read` (GET data) → `read` on `<mount>/data/<key>`; a check-and-set data write →
 `create` (new key, e.g. a fixture with cas=0) and `update` (existing key) on `<mount>/data/<key>`; a
-custom_metadata write (POST metadata) → `create`/`update` on `<mount>/metadata/<key>`, limited by
-`allowed_parameters` to `custom_metadata` (plus `metadata_cas`, the check-and-set of a mount that
-requires it): a job token can never set `max_versions`, `delete_version_after` or `cas_required`, which
+custom_metadata write → `read` on `<mount>/metadata/<key>` (GET metadata: its version for `metadata_cas`,
+and client-patcher's rotation lock) and `create`/`update`, limited by `allowed_parameters` to
+`custom_metadata` (plus `metadata_cas`, the check-and-set of a mount that requires it and of the rotation
+lock): a job token can never set `max_versions`, `delete_version_after` or `cas_required`, which
 would outlive the token. Token lookup-self (used to tell a dead token from a missing policy) is in
 Vault's `default` policy.
 """
@@ -46,7 +47,7 @@ def _sync(catalog: Catalog, entry: SecretEntry) -> list[Grant]:
     """Read, then write the value with CAS and stamp custom_metadata."""
     return [
         Grant(f"{catalog.vault.kv_mount}/data/{entry.name}", frozenset({"read", "create", "update"})),
-        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"create", "update"})),
+        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"read", "create", "update"})),
     ]
 
 
@@ -54,7 +55,7 @@ def _seed_fixture(catalog: Catalog, entry: SecretEntry) -> list[Grant]:
     """Read, then create only (cas=0: a fixture never overwrites), and stamp custom_metadata."""
     return [
         Grant(f"{catalog.vault.kv_mount}/data/{entry.name}", frozenset({"read", "create"})),
-        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"create", "update"})),
+        Grant(f"{catalog.vault.kv_mount}/metadata/{entry.name}", frozenset({"read", "create", "update"})),
     ]
 
 

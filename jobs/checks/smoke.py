@@ -23,7 +23,7 @@ from jobs.checks.expected import Known, Observed, Status, decide, observe
 from jobs.checks.manifests import Location, parse_external_secret, resolve_key
 from jobs.core import metadata as md
 from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.model import Action, EntryResult, RunReport
+from jobs.core.model import Action, EntryResult, RunReport, SummaryMode
 from jobs.core.observed import KvRead
 
 
@@ -176,21 +176,31 @@ class SmokeOutput:
 
     def entries(self) -> list[dict[str, Any]]:
         return [
-            {"name": r.name, "status": _STATUS_OF.get(r.action, FAIL), "reason": r.reason}
+            {"entry": r.name, "status": _STATUS_OF.get(r.action, FAIL), "reason": r.reason}
             | ({"version": r.vault_version} if r.vault_version else {})
             for r in self.report.results
         ]
 
-    def render(self, log_format: str) -> str:
+    def render(self, log_format: str, mode: SummaryMode = SummaryMode.CHANGES) -> str:
+        """Like every summary (docs/design.md#exit-codes): JSON lines, one `entry` record per entry
+        that is not `ok` (`--summary full`: every entry), then the `summary` record; snake_case keys."""
         entries = self.entries()
         counts = {s: sum(e["status"] == s for e in entries) for s in (OK, FAIL, SKIP)}
+        listed = [e for e in entries if mode is SummaryMode.FULL or e["status"] != OK]
+        stopped = self.report.stopped_by.value if self.report.stopped_by else None
         if log_format == "json":
-            payload = {"summary": self.report.job, "interrupted": self.report.interrupted}
-            payload |= {"exitCode": self.exit_code, "counts": counts, "entries": entries}
-            return json.dumps(payload | {"warnings": list(self.report.warnings)})
-        width = max([len("ENTRY"), *(len(e["name"]) for e in entries)])
-        lines = [f"{self.report.job} summary" + (" (INTERRUPTED)" if self.report.interrupted else "")]
-        lines += [f"{e['name']:<{width}}  {e['status']:<4}  {e['reason']}" for e in entries]
+            job = self.report.job
+            lines = [json.dumps({"record": "entry", "job": job} | e) for e in listed]
+            summary = {"record": "summary", "summary": job, "interrupted": self.report.interrupted}
+            summary |= {"stopped_by": stopped, "exit_code": self.exit_code, "counts": counts}
+            lines.append(json.dumps(summary | {"warnings": list(self.report.warnings)}))
+            return "\n".join(lines)
+        width = max([len("ENTRY"), *(len(e["entry"]) for e in listed)])
+        stop = f" (STOPPED: {stopped or 'sigterm'})" if self.report.interrupted else ""
+        lines = [f"{self.report.job} summary{stop}"]
+        lines += [f"{e['entry']:<{width}}  {e['status']:<4}  {e['reason']}" for e in listed]
+        if len(listed) < len(entries):
+            lines.append(f"({len(entries) - len(listed)} ok entries not listed; --summary full lists them)")
         lines += [f"warning: {w}" for w in self.report.warnings]
         lines.append(" ".join(f"{k}={v}" for k, v in counts.items()) + f" exit={self.exit_code}")
         return "\n".join(lines)

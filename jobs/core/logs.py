@@ -25,7 +25,9 @@ _MIN_LENGTH: Final = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_ordered: list[str] = []  # longest first, so a secret containing another is masked whole
+# Longest first, so a secret containing another is masked whole. Rebound (never mutated) under the
+# lock, so a thread redacting meanwhile reads one complete snapshot without taking the lock.
+_ordered: tuple[str, ...] = ()
 
 _STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {
     "message",
@@ -35,7 +37,8 @@ _STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None
 
 
 def register_secret(value: str | None) -> None:
-    """Mask `value` (and its common encodings) in every log line from now on."""
+    """Mask `value` (and its common encodings) in every log line from now on (thread-safe)."""
+    global _ordered  # noqa: PLW0603 - the process-wide registry, rebound atomically
     if not value or len(value) < _MIN_LENGTH:
         return
     with _lock:
@@ -51,15 +54,16 @@ def register_secret(value: str | None) -> None:
         new = variants - _secrets
         if new:
             _secrets.update(new)
-            _ordered[:] = sorted(_secrets, key=len, reverse=True)
+            _ordered = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def forget_registered_secrets() -> None:
     """Empty the registry. A job process never needs this (it registers for its whole life); test
     processes run many jobs' code in one interpreter and call it between tests."""
+    global _ordered  # noqa: PLW0603 - the process-wide registry, rebound atomically
     with _lock:
         _secrets.clear()
-        _ordered.clear()
+        _ordered = ()
 
 
 def registered_count() -> int:
@@ -67,7 +71,7 @@ def registered_count() -> int:
 
 
 def redact(text: str) -> str:
-    for value in _ordered:
+    for value in _ordered:  # one snapshot: a concurrent register_secret rebinds, never mutates
         if value in text:
             text = text.replace(value, REDACTED)
     return text
@@ -104,7 +108,8 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
-        line = f"{record.levelname:<7} {record.getMessage()}" + (f"  {fields}" if fields else "")
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        line = f"{stamp} {record.levelname:<7} {record.getMessage()}" + (f"  {fields}" if fields else "")
         if record.exc_info and record.exc_info[1] is not None:
             line += "  error=" + "".join(traceback.format_exception_only(record.exc_info[1])).strip()
         return redact(line)

@@ -18,6 +18,10 @@ AKV_FINGERPRINT: Final = "akv-fingerprint"
 KEYCLOAK_REALM: Final = "keycloak-realm"
 KEYCLOAK_CLIENT_ID: Final = "keycloak-client-id"
 ROTATION_RUN_ID: Final = "rotation-run-id"
+# client-patcher's rotation lock: "<runId>@<unix seconds>#<owner>", written with metadata_cas by the one
+# run allowed to regenerate, removed by it when done. Deliberately not in OUR_KEYS: every other metadata
+# write keeps whatever value Vault holds now (docs/design.md#client-patcher).
+ROTATION_INTENT: Final = "rotation-intent"
 
 OUR_KEYS: Final = frozenset(
     {

@@ -28,6 +28,7 @@ class KvRead:
     data: Mapping[str, str] = field(default_factory=dict, repr=False)  # fields of the current version
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
     deleted: bool = False  # the current version is soft-deleted or destroyed
+    created_time: str | None = None  # when the current version was written (Vault's RFC 3339 text)
 
     @property
     def path(self) -> str:
@@ -35,6 +36,16 @@ class KvRead:
 
     def value(self, field_name: str) -> str | None:
         return self.data.get(field_name)
+
+
+@dataclass(frozen=True)
+class KvMetadata:
+    """A key's metadata (`GET <mount>/metadata/<key>`)."""
+
+    created_time: str  # when the key itself was created: a delete-and-recreate changes it
+    current_version: int
+    metadata_version: int | None  # OpenBao >= 2.4 `current_metadata_version`; None where not supported
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

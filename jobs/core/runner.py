@@ -6,65 +6,33 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
-from jobs import __version__
-from jobs.core.catalog import Catalog, CatalogError, SecretEntry, load_catalog
-from jobs.core.errors import ConfigError, failure_reason
+from jobs.core.catalog import MAX_PRINTED_PROBLEMS, Catalog, CatalogError, SecretEntry, load_catalog
+from jobs.core.errors import ConfigError, Sealed, failure_reason
+from jobs.core.flags import CATALOG_ENV, bad_invocation
 from jobs.core.logs import redact, setup_logging
-from jobs.core.model import Action, EntryResult, ExitCode, Outcome, RunReport
+from jobs.core.model import (
+    NOT_STARTED,
+    Action,
+    EntryResult,
+    ExitCode,
+    Outcome,
+    RunReport,
+    StopReason,
+    SummaryMode,
+)
+from jobs.core.pool import Progress, map_bounded
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.settings import protect_environment
 
 log = logging.getLogger(__name__)
-CATALOG_ENV = "SECRET_CATALOG"
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        default=os.environ.get(CATALOG_ENV) or None,
-        help=f"catalog YAML file (default: ${CATALOG_ENV})",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="read everything, print the plan, write nothing"
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default=None,
-        help="log and summary format (default: json when stdout is not a terminal)",
-    )
-    parser.add_argument(
-        "--only", action="append", default=[], metavar="NAME", help="limit to this entry (repeatable)"
-    )
-    parser.add_argument(
-        "--deadline",
-        type=_positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="stop retrying and starting entries after this long (below the Job's activeDeadlineSeconds)",
-    )
 
 
 OptionsT = TypeVar("OptionsT")
@@ -99,15 +67,28 @@ class RunContext(Generic[OptionsT]):
             self.retry,
         )
 
+    def stop_reason(self) -> StopReason | None:
+        """Why no new entry may start now (SIGTERM first), or None."""
+        if self.interrupt.is_set():
+            return StopReason.SIGTERM
+        if self.deadline.expired():
+            return StopReason.DEADLINE
+        return None
+
     def report(
-        self, results: Iterable[EntryResult], interrupted: bool = False, warnings: Iterable[str] = ()
+        self,
+        results: Iterable[EntryResult],
+        stopped_by: StopReason | None = None,
+        warnings: Iterable[str] = (),
     ) -> RunReport:
+        stopped = stopped_by or (StopReason.SIGTERM if self.interrupt.is_set() else None)
         return RunReport(
             job=self.job,
             results=tuple(results),
-            interrupted=interrupted or self.interrupt.is_set(),
+            interrupted=stopped is not None,
             dry_run=self.dry_run,
             warnings=tuple(warnings),
+            stopped_by=stopped,
         )
 
 
@@ -116,27 +97,33 @@ def process_entries(
     entries: Sequence[SecretEntry],
     handle: Callable[[SecretEntry], EntryResult],
     warnings: Iterable[str] = (),
+    *,
+    concurrency: int = 1,
 ) -> RunReport:
-    """Run `handle` per entry. One bad entry yields `failed` and the loop goes on; SIGTERM or the
-    deadline stop new entries from starting (those are reported as skipped, and the run exits 1)."""
-    results: list[EntryResult] = []
-    stopped_because = ""
-    for entry in entries:
-        if not stopped_because and ctx.interrupt.is_set():
-            stopped_because = "not started: interrupted by SIGTERM"
-        if not stopped_because and ctx.deadline.expired():
-            stopped_because = "not started: run deadline reached"
-        if stopped_because:
-            results.append(EntryResult(entry.name, Action.SKIPPED, stopped_because))
-            continue
+    """Run `handle` per entry, on at most `concurrency` threads; results keep the entries' order.
+    One bad entry yields `failed` and the loop goes on; SIGTERM or the deadline stop new entries from
+    starting (in-flight ones finish; the rest are reported as skipped, and the run exits 1)."""
+    progress = Progress(ctx.job, len(entries))
+    sealed = threading.Event()
+
+    def one(entry: SecretEntry) -> tuple[EntryResult, StopReason | None]:
+        stop = StopReason.SEALED if sealed.is_set() else ctx.stop_reason()
+        if stop is not None:
+            return EntryResult(entry.name, Action.SKIPPED, NOT_STARTED[stop]), stop
         try:
             result = handle(entry)
         except Exception as exc:  # noqa: BLE001 - the entry boundary: record, go on
             reason = failure_reason(exc)
             log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
             result = EntryResult(entry.name, Action.FAILED, reason)
-        results.append(result)
-    return ctx.report(results, interrupted=bool(stopped_because), warnings=warnings)
+            if isinstance(exc, Sealed):  # it will not unseal itself: one message, no more attempts
+                sealed.set()
+        progress.tick(result.failed)
+        return result, None
+
+    done = map_bounded(entries, one, concurrency)
+    stops = [stop for _, stop in done if stop is not None]
+    return ctx.report([r for r, _ in done], stopped_by=stops[0] if stops else None, warnings=warnings)
 
 
 def fail_all(
@@ -151,7 +138,7 @@ def fail_all(
 def _install_sigterm(interrupt: threading.Event) -> None:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if not interrupt.is_set():
-            log.warning("SIGTERM received: finishing the in-flight entry, starting no new ones")
+            log.warning("SIGTERM received: finishing the entries in flight, starting no new ones")
         interrupt.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -173,17 +160,15 @@ def _entries(
     return tuple(e for e in selected if not only or e.name in set(only))
 
 
-def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Catalog | None:
-    """The catalog, or None after printing why (exit 2 before any server is contacted)."""
+def _load(job: str, args: argparse.Namespace, log_format: str) -> Catalog | int:
+    """The catalog, or the exit code after saying why (exit 2 before any server is contacted)."""
     if args.catalog is None:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: --catalog or ${CATALOG_ENV} is required", file=sys.stderr)
-        return None
+        return bad_invocation(job, log_format, f"{job}: error: --catalog or ${CATALOG_ENV} is required")
     try:
         return load_catalog(args.catalog)
     except CatalogError as exc:
-        print(redact(str(exc)), file=sys.stderr)
-        return None
+        problems = [redact(p.render(exc.path)) for p in exc.problems[:MAX_PRINTED_PROBLEMS]]
+        return bad_invocation(job, log_format, redact(str(exc)), problems)
 
 
 def run_main(
@@ -200,9 +185,9 @@ def run_main(
     args = parser.parse_args(argv)
     log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
     setup_logging(log_format)
-    catalog = _load(parser, args)
-    if catalog is None:
-        return ExitCode.BAD_INVOCATION
+    catalog = _load(parser.prog, args, log_format)
+    if isinstance(catalog, int):
+        return catalog
     interrupt = threading.Event()
     deadline = Deadline(args.deadline)
     try:
@@ -221,10 +206,9 @@ def run_main(
         _install_sigterm(interrupt)
         outcome = execute(ctx)
     except ConfigError as exc:
-        print(f"{parser.prog}: error: {redact(str(exc))}", file=sys.stderr)
-        return ExitCode.BAD_INVOCATION
+        return bad_invocation(parser.prog, log_format, f"{parser.prog}: error: {redact(str(exc))}")
     except Exception as exc:  # noqa: BLE001 - a crash outside the entry loop: no raw traceback
-        print(f"{parser.prog}: error: {failure_reason(exc)}", file=sys.stderr)
-        return ExitCode.ENTRY_FAILED
-    print(redact(outcome.render(log_format)), flush=True)
+        message = f"{parser.prog}: error: {failure_reason(exc)}"
+        return bad_invocation(parser.prog, log_format, message, exit_code=ExitCode.ENTRY_FAILED)
+    print(redact(outcome.render(log_format, SummaryMode(args.summary))), flush=True)
     return outcome.exit_code

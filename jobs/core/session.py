@@ -5,24 +5,30 @@ is refused."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.core.catalog import SecretEntry
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError
 from jobs.core.model import RunReport
 from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, fail_all
 from jobs.core.settings import VaultSettings, load_settings
 
+if TYPE_CHECKING:  # the vendor SDK loads only when a client is built
+    from jobs.core.clients.vault import VaultClient
+
 
 class LogsIn(Protocol):
     def login(self) -> None: ...
 
 
-def open_vault(retry: RetryPolicy) -> VaultClient:
-    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials)."""
-    return VaultClient(load_settings(VaultSettings), retry)
+def open_vault(retry: RetryPolicy, connections: int = 10) -> VaultClient:
+    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials);
+    `connections`: at least the threads that share it."""
+    settings = load_settings(VaultSettings)  # a settings error exits 2 before hvac is imported
+    from jobs.core.clients.vault import VaultClient
+
+    return VaultClient(settings, retry, connections=connections)
 
 
 def login_error(*clients: LogsIn) -> ClientError | None:

@@ -11,7 +11,7 @@ from typing import Final, NamedTuple
 from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.eso import why_force_sync_ignored
-from jobs.core.model import Action, EntryResult
+from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import CLIENT_SECRET_AUTH, ExternalSecretState, KeycloakClientInfo, KvRead
 from jobs.core.plan import KvPlan, plan_sync
 
@@ -37,24 +37,93 @@ def usable_secret_problem(client: KeycloakClientInfo) -> str | None:
     return None
 
 
+# The rotation record on the Keycloak client, which survives a Vault `metadata delete`
+# (docs/design.md#client-patcher). Keycloak itself sets the creation time on every regenerate.
+ATTR_RUN_ID: Final = "secret-origin.rotation-run-id"
+ATTR_INTENT: Final = "secret-origin.rotation-intent"
+ATTR_INTENT_SECRET_TIME: Final = "secret-origin.rotation-intent-secret-time"
+KEYCLOAK_SECRET_TIME: Final = "client.secret.creation.time"
+NO_SECRET_TIME: Final = "none"
+
+
+@dataclass(frozen=True)
+class RotationRecord:
+    """What the client's attributes say: the runId rotated, the runId a run was about to rotate for
+    and the secret's creation time at that moment, and the secret's creation time now."""
+
+    run_id: str | None = None
+    intent: str | None = None
+    intent_secret_time: str | None = None
+    secret_time: str | None = None
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, str]) -> RotationRecord:
+        return cls(
+            attributes.get(ATTR_RUN_ID) or None,
+            attributes.get(ATTR_INTENT) or None,
+            attributes.get(ATTR_INTENT_SECRET_TIME) or None,
+            attributes.get(KEYCLOAK_SECRET_TIME) or None,
+        )
+
+    def intent_attributes(self, run_id: str) -> dict[str, str]:
+        """Recorded before the regenerate: the runId, and the creation time the regenerate will change."""
+        return {ATTR_INTENT: run_id, ATTR_INTENT_SECRET_TIME: self.secret_time or NO_SECRET_TIME}
+
+    def regenerated_for(self, run_id: str) -> bool:
+        """An intent for `run_id` followed by a regenerate (the creation time moved since)."""
+        return self.intent == run_id and (self.secret_time or NO_SECRET_TIME) != self.intent_secret_time
+
+
 @dataclass(frozen=True)
 class RotationDecision:
     rotate: bool
     record_run_id: str | None  # the rotation-run-id to record with the next write (None: none)
     reason: str
+    record_in_keycloak: bool = False  # rotated earlier, but the Keycloak record is missing: add it
 
 
-def decide_rotation(wanted_run_id: str | None, recorded_run_id: str | None, forced: bool) -> RotationDecision:
-    """Rotate once per new runId (docs/design.md#client-patcher), or when forced with --rotate NAME."""
-    record = wanted_run_id if wanted_run_id is not None else recorded_run_id
+def decide_rotation(
+    wanted_run_id: str | None, record: RotationRecord, vault_run_id: str | None, forced: bool
+) -> RotationDecision:
+    """Rotate once per new runId (docs/design.md#client-patcher), or when forced with --rotate NAME.
+    A runId is done when the Keycloak record names it, when Vault's metadata names it (runs before
+    the Keycloak record existed), or when an intent for it was followed by a regenerate (a run that
+    stopped between the regenerate and its record)."""
+    record_id = wanted_run_id if wanted_run_id is not None else (record.run_id or vault_run_id)
     if forced:
-        return RotationDecision(True, record, "forced with --rotate")
+        return RotationDecision(True, record_id, "forced with --rotate")
     if wanted_run_id is None:
-        return RotationDecision(False, record, "no rotation requested")
-    if recorded_run_id == wanted_run_id:
-        return RotationDecision(False, record, f"runId {wanted_run_id!r} already rotated")
-    previous = f"recorded runId {recorded_run_id!r}" if recorded_run_id else "no recorded runId"
-    return RotationDecision(True, record, f"new runId {wanted_run_id!r} ({previous})")
+        return RotationDecision(False, record_id, "no rotation requested")
+    if record.run_id == wanted_run_id:
+        return RotationDecision(False, record_id, f"runId {wanted_run_id!r} already rotated")
+    if vault_run_id == wanted_run_id:
+        why = f"runId {wanted_run_id!r} already rotated (recorded in Vault)"
+        return RotationDecision(False, record_id, why, record_in_keycloak=True)
+    if record.regenerated_for(wanted_run_id):
+        why = f"runId {wanted_run_id!r} already rotated by a run that stopped before recording it"
+        return RotationDecision(False, record_id, why, record_in_keycloak=True)
+    previous = f"recorded runId {record.run_id!r}" if record.run_id else "no recorded runId"
+    return RotationDecision(True, record_id, f"new runId {wanted_run_id!r} ({previous})")
+
+
+# The rotation lock in Vault's custom_metadata: "<runId>@<unix seconds>#<owner>". A lock older than
+# this was left by a run that died (SIGKILL); the Keycloak record then tells what it had done.
+LOCK_STALE_SECONDS: Final = 900
+
+
+def lock_value(run_id: str, now: float, owner: str) -> str:
+    return f"{run_id}@{int(now)}#{owner}"
+
+
+def lock_is_live(value: str | None, now: float) -> bool:
+    """A lock another run holds and may still be using."""
+    if not value:
+        return False
+    try:
+        taken = int(value.rsplit("@", 1)[1].split("#", 1)[0])
+    except (IndexError, ValueError):
+        return False  # unreadable: treated as stale, never as a reason to wait forever
+    return now - taken < LOCK_STALE_SECONDS
 
 
 def metadata_for(entry: SecretEntry, record_run_id: str | None) -> dict[str, str]:
@@ -82,35 +151,35 @@ def decide_sync(field_name: str, ours: Mapping[str, str], source: str, seen: See
 
 
 # -- consumers ------------------------------------------------------------------------------------------
-def force_sync_value(vault_version: int) -> str:
-    """Deterministic and secret-free: the Vault version that holds the new value ("v7")."""
-    return f"v{vault_version}"
+def force_sync_value(vault_version: int, created_time: str | None = None) -> str:
+    """Deterministic and secret-free: the Vault version and when it was written ("v7-20261129125122…"),
+    so a key deleted and recreated (versions restart at 1) never repeats a value."""
+    stamp = "".join(ch for ch in created_time or "" if ch.isdigit())
+    return f"v{vault_version}-{stamp}" if stamp else f"v{vault_version}"
 
 
 class ForceSyncTarget(NamedTuple):
     version: int | None  # the Vault version consumers must be told about; None: patch nothing
-    catch_up: bool  # True: the value was unchanged, only a patch a previous run missed is made
+    catch_up: bool  # True: the value was not written by this run, only consumers behind are patched
+    created_time: str | None = None  # when that version was written
+
+    @property
+    def value(self) -> str | None:
+        return None if self.version is None else force_sync_value(self.version, self.created_time)
 
 
 def decide_force_sync_target(
-    action: Action, vault_version: int | None, observed: Mapping[str, str] | None
+    action: Action, vault_version: int | None, written: bool, created_time: str | None = None
 ) -> ForceSyncTarget:
-    """A written value (or, in a dry run, a value that would be written) means: refresh to its version.
-    An unchanged value that client-patcher itself wrote earlier (our metadata, authority keycloak) also
-    names its version, so a consumer a previous run failed to patch is caught up; once the annotation
-    matches, nothing is patched. Any other unchanged value patches nothing."""
-    if vault_version is None:
+    """Every run names the version Vault holds for the authority's value: a written value (or one a
+    dry run would write) is new; an unchanged one, or one whose metadata could not be recorded, still
+    names its version so any consumer behind it is caught up, whatever the metadata says. A
+    consumer already at that value is not patched again."""
+    if vault_version is None or action is Action.SKIPPED:
         return ForceSyncTarget(None, False)
-    if action is Action.WRITTEN:
-        return ForceSyncTarget(vault_version, False)
-    if (
-        action is Action.UNCHANGED
-        and observed is not None
-        and md.is_ours(observed)
-        and observed.get(md.AUTHORITY) == md.AUTHORITY_KEYCLOAK
-    ):
-        return ForceSyncTarget(vault_version, True)
-    return ForceSyncTarget(None, False)
+    if action is Action.FAILED and not written:
+        return ForceSyncTarget(None, False)
+    return ForceSyncTarget(vault_version, not written, created_time)
 
 
 def consumer_warning(state: ExternalSecretState) -> str | None:
@@ -135,9 +204,8 @@ class ConsumerPlan:
     warning: str | None = None
 
 
-def decide_refresh(state: ExternalSecretState, target_version: int) -> ConsumerPlan:
+def decide_refresh(state: ExternalSecretState, value: str) -> ConsumerPlan:
     """Patch only when the annotation is not already the target value (reruns patch nothing)."""
-    value = force_sync_value(target_version)
     return ConsumerPlan(
         f"{state.namespace}/{state.name}", state.force_sync != value, value, consumer_warning(state)
     )
@@ -149,6 +217,7 @@ class ConsumerOutcome:
     current: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # namespace/name of each consumer in `failures`
 
 
 # (catch-up, dry run) -> how the patched consumers are reported
@@ -163,10 +232,9 @@ _PATCHED: Final = {
 def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: ConsumerOutcome) -> EntryResult:
     """The entry's result once its consumers were refreshed to the target version: a failed consumer
     fails the entry. Without a target nothing was refreshed and the result stands."""
-    version = target.version
-    if version is None:
+    version, value = target.version, target.value
+    if version is None or value is None:
         return result
-    value = force_sync_value(version)
     parts = [result.reason]
     if outcome.patched:
         verb = _PATCHED[(target.catch_up, result.dry_run)]
@@ -177,4 +245,21 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
     if outcome.failures:
         parts.append("consumer refresh failed: " + "; ".join(outcome.failures))
         action = Action.FAILED
-    return EntryResult(result.name, action, "; ".join(parts), version, outcome.warnings, result.dry_run)
+    consumers = consumer_results(value, outcome, dry_run=result.dry_run)
+    return EntryResult(
+        result.name, action, "; ".join(parts), version, outcome.warnings, result.dry_run, consumers
+    )
+
+
+def consumer_results(value: str, outcome: ConsumerOutcome, *, dry_run: bool) -> tuple[ConsumerResult, ...]:
+    """The consumers as structured data for the summary, in the order they were refreshed."""
+    found = [
+        *((c, "would_patch" if dry_run else "patched") for c in outcome.patched),
+        *((c, "current") for c in outcome.current),
+        *((c, "failed") for c in outcome.failed),
+    ]
+    results = []
+    for consumer, how in found:
+        namespace, _, name = consumer.partition("/")
+        results.append(ConsumerResult(namespace, name, value, how))
+    return tuple(results)

@@ -13,18 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.clients.keycloak import KeycloakClient
-from jobs.core.clients.kube import KubeClient, load_configuration
-from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
+from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_or_fail_all, open_vault
 from jobs.core.settings import KeycloakSettings, load_settings
@@ -33,6 +32,7 @@ from jobs.patcher.decide import (
     ConsumerPlan,
     ForceSyncTarget,
     RotationDecision,
+    RotationRecord,
     Seen,
     decide_force_sync_target,
     decide_refresh,
@@ -42,8 +42,16 @@ from jobs.patcher.decide import (
     usable_secret_problem,
     with_refresh,
 )
+from jobs.patcher.rotation import Rotation
+
+if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
+SERVE_CHECKS: Final = 5  # read-after-write attempts before consumers are annotated
+SERVE_PAUSE: Final = 0.2  # seconds, growing linearly between those attempts
 log = logging.getLogger(__name__)
 
 
@@ -64,43 +72,56 @@ class Patcher:
     kube: KubeClient | None
     field: str
     forced: frozenset[str] = frozenset()
+    retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
+
+    @property
+    def rotation(self) -> Rotation:
+        return Rotation(self.keycloak, self.vault, self.target.mount, self.retry)
 
     @property
     def vault(self) -> VaultClient:
         return self.target.vault
 
     # -- consumers ------------------------------------------------------------------------------------
-    def _refresh_one(self, consumer: Consumer, version: int) -> ConsumerPlan:
+    def _refresh_one(self, consumer: Consumer, value: str) -> ConsumerPlan:
         if self.kube is None:  # pragma: no cover - execute builds it when any entry has consumers
             raise Permanent("kubernetes", "no Kubernetes client")
-        return decide_refresh(self.kube.get_external_secret(consumer.namespace, consumer.name), version)
+        return decide_refresh(self.kube.get_external_secret(consumer.namespace, consumer.name), value)
 
     def _annotate(self, consumer: Consumer, plan: ConsumerPlan) -> None:
         if self.target.dry_run:
-            log.info(f"{DRY_RUN} would annotate {plan.consumer} force-sync={plan.value}")
+            extra = {"consumer": plan.consumer, "force_sync": plan.value}
+            log.info("%s consumer would be annotated", DRY_RUN, extra=extra)
         elif self.kube is not None:
             self.kube.annotate_force_sync(consumer.namespace, consumer.name, plan.value)
             log.info("annotated consumer", extra={"consumer": plan.consumer, "force_sync": plan.value})
 
-    def refresh_consumers(self, consumers: Sequence[Consumer], version: int) -> ConsumerOutcome:
+    def refresh_consumers(self, consumers: Sequence[Consumer], target: ForceSyncTarget) -> ConsumerOutcome:
         """GET every consumer, then merge-patch force-sync where it differs. One consumer failing
         does not stop the others; its failure fails the entry."""
         patched: list[str] = []
         current: list[str] = []
         warnings: list[str] = []
         failures: list[str] = []
+        failed: list[str] = []
+        value = target.value or ""
         for consumer in consumers:
             try:
-                plan = self._refresh_one(consumer, version)
+                plan = self._refresh_one(consumer, value)
                 if plan.warning:
                     warnings.append(plan.warning)
-                    log.warning(plan.warning)
+                    log.warning(
+                        "consumer warning", extra={"consumer": plan.consumer, "warning": plan.warning}
+                    )
                 if plan.patch:
                     self._annotate(consumer, plan)
                 (patched if plan.patch else current).append(plan.consumer)
             except ClientError as exc:
                 failures.append(f"consumer {consumer}: {failure_reason(exc)}")
-        return ConsumerOutcome(tuple(patched), tuple(current), tuple(warnings), tuple(failures))
+                failed.append(f"{consumer.namespace}/{consumer.name}")
+        return ConsumerOutcome(
+            tuple(patched), tuple(current), tuple(warnings), tuple(failures), tuple(failed)
+        )
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:
@@ -119,22 +140,21 @@ class Patcher:
         if problem is not None:
             return EntryResult(entry.name, Action.FAILED, problem)
         before = self.vault.read(self.target.mount, entry.name)
-        rotation = decide_rotation(
-            source.rotate.run_id if source.rotate else None,
-            before.custom_metadata.get(md.ROTATION_RUN_ID),
-            entry.name in self.forced,
-        )
+        wanted = source.rotate.run_id if source.rotate else None
+        forced = entry.name in self.forced
+        record = self.rotation.record(client) if wanted or forced else RotationRecord()
+        rotation = decide_rotation(wanted, record, before.custom_metadata.get(md.ROTATION_RUN_ID), forced)
         if rotation.rotate and self.target.dry_run:
             return self._dry_run_rotation(entry, client, before, rotation)
+        rotated_because = None
         if rotation.rotate:
-            secret = self.keycloak.regenerate_client_secret(client)
-            log.warning(
-                "rotated the client secret in Keycloak; the old secret no longer works",
-                extra={"entry": entry.name, "client": client.label, "why": rotation.reason},
-            )
+            rotated = self.rotation.run(entry.name, client, rotation, forced)
+            secret, rotated_because = rotated.secret, rotated.reason if rotated.regenerated else None
         else:
+            if rotation.record_in_keycloak and not self.target.dry_run:
+                self.rotation.mark_done(client, rotation.record_run_id)
             secret = self.keycloak.client_secret(client)
-        return self._write(entry, client, Seen(before, secret), rotation)
+        return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
 
     def observe_again(self, client: KeycloakClientInfo, seen: Seen) -> Seen:
         """After a lost CAS race: Vault again, and Keycloak again — the winner may be a concurrent run
@@ -144,7 +164,12 @@ class Patcher:
         return Seen(current, self.keycloak.read_client_secret(client))
 
     def _write(
-        self, entry: SecretEntry, client: KeycloakClientInfo, first: Seen, rotation: RotationDecision
+        self,
+        entry: SecretEntry,
+        client: KeycloakClientInfo,
+        first: Seen,
+        rotation: RotationDecision,
+        rotated_because: str | None,
     ) -> EntryResult:
         decide = partial(
             decide_sync, self.field, metadata_for(entry, rotation.record_run_id), f"keycloak {client.label}"
@@ -152,16 +177,17 @@ class Patcher:
         try:
             done = converge(first, partial(self.observe_again, client), decide, self.target)
         except ClientError as exc:
-            if not rotation.rotate:
+            if rotated_because is None:
                 raise
             reason = (
-                f"ROTATED in Keycloak ({rotation.reason}) but NOT written to Vault "
-                f"{self.target.mount}/{entry.name}: the old secret no longer works and consumers still "
-                f"hold it; fix Vault and rerun (the rerun rotates again and writes): {failure_reason(exc)}"
+                f"ROTATED in Keycloak ({rotated_because}; recorded on the client) but the write to Vault "
+                f"{self.target.mount}/{entry.name} failed or its outcome is unknown: consumers still hold "
+                f"the old secret, which no longer works; fix Vault and rerun: a rerun for the same "
+                f"runId does not rotate again, it writes the new secret: {failure_reason(exc)}"
             )
-            log.critical(reason, extra={"entry": entry.name})
+            log.critical("rotated but not written to Vault", extra={"entry": entry.name, "reason": reason})
             return EntryResult(entry.name, Action.FAILED, reason)
-        return self._finish(entry, done, rotation.reason if rotation.rotate else None)
+        return self._finish(entry, done, rotated_because)
 
     def _dry_run_rotation(
         self, entry: SecretEntry, client: KeycloakClientInfo, before: KvRead, rotation: RotationDecision
@@ -172,23 +198,47 @@ class Patcher:
             f"{DRY_RUN} would rotate the client secret of {client.label} ({rotation.reason}; "
             f"POST client-secret) and write it as v{version}"
         )
-        log.info(reason, extra={"entry": entry.name})
+        log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
-        return with_refresh(result, target, self.refresh_consumers(entry.consumers, version))
+        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target))
 
     def _finish(self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None) -> EntryResult:
         result = done.applied.result
         if rotated_because:
             result = replace(result, reason=f"rotated ({rotated_because}); {result.reason}")
         if self.target.dry_run and result.action is Action.WRITTEN:
-            log.info(result.reason, extra={"entry": entry.name})
-        target = decide_force_sync_target(
-            result.action, result.vault_version, done.seen.current.custom_metadata
-        )
-        if target.version is None or not entry.consumers:
+            log.info(
+                "%s entry would be written", DRY_RUN, extra={"entry": entry.name, "reason": result.reason}
+            )
+        dry_written = self.target.dry_run and result.action is Action.WRITTEN
+        written = done.applied.new_version is not None or dry_written
+        if result.vault_version is None or not entry.consumers:
             return result
-        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target.version))
+        served: KvRead | None = None if dry_written else done.seen.current
+        if written and not self.target.dry_run:
+            served = self.served(entry.name, result.vault_version)
+            if served.version < result.vault_version:
+                why = f"Vault does not serve v{result.vault_version} yet (it answers v{served.version})"
+                reason = f"{result.reason}; consumers not annotated: {why}"
+                return replace(result, action=Action.FAILED, reason=reason)
+        version = served.version if served is not None else result.vault_version
+        created = served.created_time if served is not None else None
+        target = decide_force_sync_target(result.action, version, written, created)
+        if target.version is None:
+            return result
+        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target))
+
+    def served(self, name: str, version: int) -> KvRead:
+        """Read-after-write: what Vault serves at the address consumers read (bounded: a standby may
+        lag the active node). The last read is returned, whatever version it holds."""
+        current = self.vault.read(self.target.mount, name)
+        for attempt in range(SERVE_CHECKS):
+            if current.version >= version:
+                break
+            self.retry.interrupt.wait(SERVE_PAUSE * (attempt + 1))
+            current = self.vault.read(self.target.mount, name)
+        return current
 
 
 def forced_rotations(ctx: Context) -> frozenset[str]:
@@ -213,6 +263,9 @@ def execute(ctx: Context) -> RunReport:
         raise ConfigError(f"{ctx.catalog.path}: no top-level `keycloak`")
     keycloak_settings = load_settings(KeycloakSettings)
     vault = open_vault(ctx.retry)
+    from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.kube import KubeClient, load_configuration
+
     kube = KubeClient(load_configuration(), ctx.retry) if any(entry.consumers for entry in entries) else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     try:
@@ -220,7 +273,7 @@ def execute(ctx: Context) -> RunReport:
         if refused is not None:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
-        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced)
+        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry)
         report = process_entries(ctx, entries, patcher.handle)
         return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import hvac
 import pytest
 
+from jobs.patcher.decide import ATTR_RUN_ID
 from lab.client_patcher_stack import (
     DEFAULT_CLIENTS,
     KC_SA_SECRET,
@@ -24,6 +24,7 @@ from lab.client_patcher_stack import (
     assert_no_secret_in,
 )
 from lab.openbao import OpenBao
+from tests.support.summary import read_summary
 
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS
 CONSUMERS = [c for spec in DEFAULT_CLIENTS for c in spec.consumers]
@@ -37,18 +38,18 @@ def stack(openbao: OpenBao, kv_mount: str, tmp_path: Path) -> Iterator[ClientPat
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return read_summary(done.stdout)
     except ValueError:
         pytest.fail(f"no JSON summary on stdout (exit {done.returncode}): {done.stdout}\n{done.stderr}")
 
 
 def entries(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in summary(done)["entries"]}
+    return {e["entry"]: e for e in summary(done)["entries"]}
 
 
 def run_clean(stack: ClientPatcherStack, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run the job and check the one rule every run obeys: no secret value in any output."""
-    done = stack.run(*args, **kwargs)
+    done = stack.run("--summary", "full", *args, **kwargs)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
     return done
 
@@ -75,7 +76,9 @@ def test_two_realms_first_run_writes_and_annotates_second_run_changes_nothing(
             "keycloak-client-id": spec.client_id,
         }
     after_first = consumer_states(stack)
-    assert {annotations["force-sync"] for _, annotations in after_first.values()} == {"v1"}
+    for consumer, (_, notes) in after_first.items():
+        spec = next(s for s in DEFAULT_CLIENTS if consumer in s.consumers)
+        assert notes["force-sync"] == stack.force_sync_of(spec.name)
     assert "ameide-dev/platform-app-master-client-sync" in entries(first)[PLATFORM.name]["reason"]
 
     stack.kube.reset_requests()
@@ -111,7 +114,9 @@ def test_a_real_value_replaces_a_fixture_as_a_normal_write(stack: ClientPatcherS
     assert (version, value) == (2, stack.keycloak_secret(PLATFORM))
     assert metadata["fixture"] == "false" and metadata["authority"] == "keycloak"
     assert metadata["owner"] == "team-a"  # other tools' keys are kept
-    assert stack.consumer("ameide-dev", "platform-app-master-client-sync")[1]["force-sync"] == "v2"
+    assert stack.consumer("ameide-dev", "platform-app-master-client-sync")[1][
+        "force-sync"
+    ] == stack.force_sync_of(PLATFORM.name)
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(stack: ClientPatcherStack) -> None:
@@ -127,8 +132,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(stack: ClientPatche
     assert www["reason"].startswith("DRY-RUN: would be written")
     assert "would annotate force-sync=v2 on ameide-dev/www-auth" in www["reason"]
     assert entries(dry)[PLATFORM.name]["action"] == "unchanged"
-    assert summary(dry)["dryRun"] is True
-    assert "DRY-RUN: would annotate ameide-dev/www-auth force-sync=v2" in dry.stderr
+    assert summary(dry)["dry_run"] is True
+    assert {
+        "namespace": "ameide-dev",
+        "name": "www-auth",
+        "force_sync": "v2",
+        "outcome": "would_patch",
+    } in www["consumers"]
+    annotated = [line for line in dry.stderr.splitlines() if "DRY-RUN: consumer would be annotated" in line]
+    assert any("ameide-dev/www-auth" in line and "v2" in line for line in annotated)
     assert stack.vault_state(WWW.name)[0] == 1
     assert consumer_states(stack) == before
     assert stack.kube.count(lambda method, _: method != "GET") == 0
@@ -137,8 +149,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing_anywhere(stack: ClientPatche
     real = run_clean(stack)
     assert real.returncode == 0
     assert stack.vault_state(WWW.name)[:2] == (2, stack.keycloak_secret(WWW))
-    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == "v2"
-    assert stack.consumer("ameide-dev", "platform-app-master-client-sync")[1]["force-sync"] == "v1"
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
+    assert stack.consumer("ameide-dev", "platform-app-master-client-sync")[1][
+        "force-sync"
+    ] == stack.force_sync_of(PLATFORM.name)
 
 
 def test_one_second_tokens_with_latency_still_converge(
@@ -239,14 +253,14 @@ def test_bad_entries_fail_alone_and_the_others_are_written(
         assert platform["action"] == "failed"
         assert "consumer ameide-dev/www-ameide-platform-auth" in platform["reason"]
         assert "not found" in platform["reason"]
-        assert platform["vaultVersion"] == 1  # the value itself was written
+        assert platform["vault_version"] == 1  # the value itself was written
         www = result[WWW.name]
         assert www["action"] == "failed"
         assert "consumer ameide-dev/www-auth" in www["reason"] and "forbidden" in www["reason"]
         portal = result[PORTAL.name]
         assert portal["action"] == "written"
         assert "force-sync will be ignored" in portal["warnings"][0]
-        assert stack.consumer("partners", "portal-sync")[1]["force-sync"] == "v1"
+        assert stack.consumer("partners", "portal-sync")[1]["force-sync"] == stack.force_sync_of(PORTAL.name)
         assert result[PARTNER_API.name]["action"] == "written"
         for spec in DEFAULT_CLIENTS:
             assert stack.vault_state(spec.name)[:2] == (1, stack.keycloak_secret(spec))
@@ -262,7 +276,8 @@ def test_bad_entries_fail_alone_and_the_others_are_written(
         )
         again = run_clean(stack, "--only", WWW.name)
         assert again.returncode == 0, again.stdout
-        assert "caught up force-sync=v1 on ameide-dev/www-auth" in entries(again)[WWW.name]["reason"]
+        caught = f"caught up force-sync={stack.force_sync_of(WWW.name)} on ameide-dev/www-auth"
+        assert caught in entries(again)[WWW.name]["reason"]
         assert stack.vault_state(WWW.name)[0] == 1
 
 
@@ -280,7 +295,8 @@ def test_rotation_by_run_id_happens_exactly_once(stack: ClientPatcherStack) -> N
     assert (version, value) == (1, stack.keycloak_secret(WWW))
     assert value != original
     assert metadata["rotation-run-id"] == "1"
-    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == "v1"
+    assert stack.keycloak.client_attributes(WWW.realm, WWW.client_id)[ATTR_RUN_ID] == "1"
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
 
     stack.write_catalog(
         [replace(rotating, rotate_run_id="2") if s.name == WWW.name else s for s in stack.clients]
@@ -294,7 +310,7 @@ def test_rotation_by_run_id_happens_exactly_once(stack: ClientPatcherStack) -> N
     assert stack.keycloak.regenerations(WWW.realm, WWW.client_id) == 2
     assert stack.vault_state(WWW.name)[0] == 2
     assert stack.vault_state(WWW.name)[2]["rotation-run-id"] == "2"
-    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == "v2"
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
 
     forced = run_clean(stack, "--only", WWW.name, "--rotate", WWW.name)
     assert forced.returncode == 0
@@ -309,19 +325,33 @@ def test_rotate_flag_names_must_be_selected_entries(stack: ClientPatcherStack) -
     assert stack.keycloak.count() == 0
 
 
-def test_rotation_whose_vault_write_fails_is_reported_loudly(stack: ClientPatcherStack) -> None:
+def test_rotation_whose_vault_write_fails_is_reported_loudly_and_never_repeated(
+    stack: ClientPatcherStack,
+) -> None:
     assert run_clean(stack, "--only", WWW.name).returncode == 0
-    read_only = f"read-only-{stack.mount}"
-    stack.openbao.write_policy(read_only, f'path "{stack.mount}/data/*" {{ capabilities = ["read"] }}')
-    token = stack.openbao.token_with_policies(read_only)
+    stack.write_catalog([replace(WWW, rotate_run_id="r1") if s is WWW else s for s in DEFAULT_CLIENTS])
+    no_data_write = f"no-data-write-{stack.mount}"
+    stack.openbao.write_policy(
+        no_data_write,
+        f'path "{stack.mount}/data/*" {{ capabilities = ["read"] }}\n'
+        f'path "{stack.mount}/metadata/*" {{ capabilities = ["create", "read", "update"] }}\n',
+    )
+    token = stack.openbao.token_with_policies(no_data_write)
     stack.extra_secrets.append(token)
-    done = run_clean(stack, "--only", WWW.name, "--rotate", WWW.name, env=stack.env(VAULT_TOKEN=token))
+    done = run_clean(stack, "--only", WWW.name, env=stack.env(VAULT_TOKEN=token))
     assert done.returncode == 1
     reason = entries(done)[WWW.name]["reason"]
-    assert reason.startswith("ROTATED in Keycloak (forced with --rotate) but NOT written to Vault")
-    assert "the old secret no longer works" in reason
+    assert reason.startswith("ROTATED in Keycloak (new runId 'r1'")
+    assert "the old secret, which no longer works" in reason and "does not rotate again" in reason
     assert '"level": "critical"' in done.stderr
     assert stack.vault_state(WWW.name)[0] == 1
+    assert stack.keycloak.regenerations(WWW.realm, WWW.client_id) == 1
+
+    fixed = run_clean(stack, "--only", WWW.name)  # Vault fixed: written, consumers told, no rotation
+    assert fixed.returncode == 0, fixed.stdout
+    assert stack.keycloak.regenerations(WWW.realm, WWW.client_id) == 1
+    assert stack.vault_state(WWW.name)[:2] == (2, stack.keycloak_secret(WWW))
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
 
 
 def test_vault_kubernetes_auth_with_a_policy_limited_to_the_catalog(
@@ -369,7 +399,7 @@ def test_vault_kubernetes_auth_with_a_policy_limited_to_the_catalog(
 def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> None:
     stack.keycloak.latency = 0.4
     process = subprocess.Popen(
-        stack.command("--log-format", "json"),
+        stack.command("--log-format", "json", "--summary", "full"),
         env=stack.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -382,7 +412,7 @@ def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> No
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert_no_secret_in(stdout + stderr, stack.secret_values())
-    report = json.loads(stdout)
+    report = read_summary(stdout)
     assert report["interrupted"] is True
     actions = [e["action"] for e in report["entries"]]
     assert actions[0] == "written"  # the in-flight entry finished
@@ -399,7 +429,7 @@ def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatche
     lets exactly one write each key; the other sees the value and changes nothing."""
     runs = [
         subprocess.Popen(
-            stack.command("--log-format", "json"),
+            stack.command("--log-format", "json", "--summary", "full"),
             env=stack.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -409,12 +439,13 @@ def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatche
     ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
-    written = [json.loads(out)["counts"]["written"] for out, _ in outputs]
+    written = [read_summary(out)["counts"]["written"] for out, _ in outputs]
     assert sum(written) == len(DEFAULT_CLIENTS)  # every key written by exactly one of the two runs
     for spec in DEFAULT_CLIENTS:
         version, value, _ = stack.vault_state(spec.name)
         assert (version, value) == (1, stack.keycloak_secret(spec))
     for (namespace, name), (_, notes) in consumer_states(stack).items():
-        assert notes.get("force-sync") == "v1", f"{namespace}/{name}"
+        spec = next(s for s in DEFAULT_CLIENTS if (namespace, name) in s.consumers)
+        assert notes.get("force-sync") == stack.force_sync_of(spec.name), f"{namespace}/{name}"
     for out, err in outputs:
         assert_no_secret_in(out + err, stack.secret_values())

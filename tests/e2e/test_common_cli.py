@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lab.openbao import OpenBao
+from tests.support.summary import read_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -135,7 +135,7 @@ def test_secret_value_never_printed_even_inside_a_library_error(
         assert secret not in done.stdout + done.stderr
         assert "[REDACTED]" in done.stderr  # the log line and the library error were masked, not dropped
         assert "leaky-value" not in done.stdout + done.stderr
-    summary = json.loads(
+    summary = read_summary(
         run(
             [
                 sys.executable,
@@ -145,6 +145,8 @@ def test_secret_value_never_printed_even_inside_a_library_error(
                 str(catalog),
                 "--log-format",
                 "json",
+                "--summary",
+                "full",
             ],
             openbao.env() | {"PYTHONPATH": str(ROOT)},
         ).stdout

@@ -23,7 +23,7 @@ def test_make_demo_runs_both_jobs_end_to_end_and_the_second_runs_change_nothing(
     assert "demo OK" in out
     assert out.count("client-patcher summary") == 2
     assert out.count("vault-bootstrap summary") == 2
-    assert "written=0 unchanged=4 seeded-fixture=0 skipped=0 failed=0 exit=0" in out
+    assert "written=0 unchanged=4 seeded_fixture=0 skipped=0 failed=0 exit=0" in out
     assert "holds a real value; a fixture never overwrites it" in out
     assert "| `platform-app-master-client-secret` |" in out
     for value in ("platform_client_secret", "C1tr0n3lla!", "ghp_demo0000", "sk-ant-demo"):

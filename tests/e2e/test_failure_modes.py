@@ -3,7 +3,6 @@ past the run's --deadline. Each must end with one summary naming the cause, exit
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import time
@@ -14,10 +13,11 @@ from pathlib import Path
 from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientPatcherStack, assert_no_secret_in
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
+from tests.support.summary import read_summary
 
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
-    payload = json.loads(done.stdout)
+    payload = read_summary(done.stdout)
     assert isinstance(payload, dict)
     return payload
 
@@ -27,12 +27,14 @@ def test_client_patcher_against_a_sealed_vault_fails_every_entry_saying_sealed(
 ) -> None:
     with ClientPatcherStack.start(private_openbao, private_openbao.new_kv_mount(), tmp_path) as stack:
         private_openbao.cli("operator", "seal")
-        done = stack.run()
+        done = stack.run("--summary", "full")
         assert done.returncode == 1
         report = summary(done)
         entries = report["entries"]
         assert isinstance(entries, list) and len(entries) == len(DEFAULT_CLIENTS)
-        assert all(e["action"] == "failed" and "sealed" in e["reason"] for e in entries)
+        # the first entry fails saying sealed; the run stops there, the others are not started
+        assert entries[0]["action"] == "failed" and "Vault is sealed" in entries[0]["reason"]
+        assert all(e["action"] == "skipped" and "sealed" in e["reason"] for e in entries[1:])
         assert all(stack.keycloak.regenerations(s.realm, s.client_id) == 0 for s in DEFAULT_CLIENTS)
         assert all(
             "force-sync" not in notes
@@ -53,11 +55,11 @@ def test_vault_bootstrap_against_a_sealed_vault_fails_saying_sealed(
             ]
         )
         private_openbao.cli("operator", "seal")
-        done = stack.run("--log-format", "json")
+        done = stack.run("--log-format", "json", "--summary", "full")
         assert done.returncode == 1
         entries = summary(done)["entries"]
         assert isinstance(entries, list)
-        assert [e["action"] for e in entries] == ["failed", "failed"]
+        assert [e["action"] for e in entries] == ["failed", "skipped"]  # the run stops at sealed
         assert all("sealed" in e["reason"] for e in entries)
         assert "ghp_sealedTest00001" not in done.stdout + done.stderr
         assert "C1tr0n3lla!" not in done.stdout + done.stderr
@@ -69,7 +71,7 @@ def test_a_hanging_keycloak_cannot_hold_the_run_past_its_deadline(
     with ClientPatcherStack.start(openbao, kv_mount, tmp_path) as stack:
         stack.keycloak.latency = 30  # every request hangs far longer than the run may take
         started = time.monotonic()
-        done = stack.run("--deadline", "3", timeout=60)
+        done = stack.run("--summary", "full", "--deadline", "3", timeout=60)
         elapsed = time.monotonic() - started
         assert done.returncode == 1
         assert elapsed < 15, f"the run took {elapsed:.1f} s despite --deadline 3"
@@ -112,7 +114,9 @@ def test_a_hanging_key_vault_cannot_hold_vault_bootstrap_past_its_deadline(
             ]
         )
         stack.emulator.latency = 30  # every request hangs far longer than the run may take
-        done, elapsed = run_timed(lambda: stack.run("--log-format", "json", "--deadline", "3", timeout=60))
+        done, elapsed = run_timed(
+            lambda: stack.run("--log-format", "json", "--summary", "full", "--deadline", "3", timeout=60)
+        )
         assert done.returncode == 1
         assert elapsed < 8, f"the run took {elapsed:.1f} s despite --deadline 3"
         report = summary(done)
@@ -140,7 +144,16 @@ def test_a_hanging_vault_cannot_hold_vault_bootstrap_past_its_deadline(
         )
         env = stack.env(VAULT_ADDR=hung)
         done, elapsed = run_timed(
-            lambda: stack.run("--log-format", "json", "--deadline", "3", env=env, timeout=60)
+            lambda: stack.run(
+                "--log-format",
+                "json",
+                "--summary",
+                "full",
+                "--deadline",
+                "3",
+                env=env,
+                timeout=60,
+            )
         )
         assert done.returncode == 1
         assert elapsed < 8, f"the run took {elapsed:.1f} s despite --deadline 3"
@@ -161,7 +174,9 @@ def test_a_hanging_vault_fails_client_patcher_saying_timed_out_within_its_deadli
 ) -> None:
     with ClientPatcherStack.start(openbao, kv_mount, tmp_path) as stack, never_answering_server() as hung:
         env = stack.env(VAULT_ADDR=hung)
-        done, elapsed = run_timed(lambda: stack.run("--deadline", "3", env=env, timeout=60))
+        done, elapsed = run_timed(
+            lambda: stack.run("--summary", "full", "--deadline", "3", env=env, timeout=60)
+        )
         assert done.returncode == 1
         assert elapsed < 8, f"the run took {elapsed:.1f} s despite --deadline 3"
         entries = summary(done)["entries"]

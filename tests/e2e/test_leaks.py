@@ -8,7 +8,6 @@ echoing the client assertion cut before redaction); they now guard the fixes.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from lab.client_patcher_stack import (
 )
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
+from tests.support.summary import read_summary
 
 BIN = Path(sys.executable).parent
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS
@@ -44,7 +44,7 @@ def assert_clean(done: subprocess.CompletedProcess[str], values: Iterable[str]) 
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
-        return dict(json.loads(done.stdout))
+        return read_summary(done.stdout)
     except ValueError:
         pytest.fail(f"no JSON summary (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
 
@@ -97,7 +97,7 @@ def test_broken_kubeconfig_never_prints_its_token(job: str, tmp_path: Path) -> N
         else [str(BIN / "secret-origin"), "smoke", "--consumers"]
     )
     done = subprocess.run(
-        [*command, "--catalog", str(catalog), "--log-format", "json"],
+        [*command, "--catalog", str(catalog), "--log-format", "json", "--summary", "full"],
         env=env,
         capture_output=True,
         text=True,
@@ -128,7 +128,7 @@ def test_token_endpoint_echoing_the_login_form_prints_no_credential(
         return None
 
     intercept(monkeypatch, patcher.keycloak, echo)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "invalid_client" in done.stdout
     assert {e["action"] for e in summary(done)["entries"]} == {"failed"}
@@ -137,7 +137,7 @@ def test_token_endpoint_echoing_the_login_form_prints_no_credential(
 
 def test_token_endpoint_failing_until_the_deadline_prints_no_credential(patcher: ClientPatcherStack) -> None:
     patcher.keycloak.fail_next(50, 500, path_prefix="/realms/master/protocol")
-    done = patcher.run("--deadline", "4")
+    done = patcher.run("--summary", "full", "--deadline", "4")
     assert done.returncode == 1
     assert "retrying after a transient error" in done.stderr
     assert_clean(done, patcher.secret_values())
@@ -155,7 +155,7 @@ def test_token_response_that_is_not_json_prints_nothing_of_its_body(
         return None
 
     intercept(monkeypatch, patcher.keycloak, broken)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "not Keycloak's JSON" in done.stdout
     assert_clean(done, [leaked_token, *patcher.secret_values()])
@@ -175,7 +175,7 @@ def test_clients_search_that_is_not_json_prints_none_of_the_secrets_it_holds(
         return None
 
     intercept(monkeypatch, patcher.keycloak, html)
-    done = patcher.run()
+    done = patcher.run("--summary", "full")
     assert done.returncode == 1
     assert "not JSON" in done.stdout
     assert_clean(done, patcher.secret_values())
@@ -185,9 +185,9 @@ def test_admin_api_errors_with_keycloak_bodies_print_no_secret(patcher: ClientPa
     patcher.keycloak.fail_next(1, 401, path_prefix="/admin")  # a token renewal mid-run
     patcher.keycloak.fail_next(1, 403, path_prefix=f"/admin/realms/{PORTAL.realm}")
     patcher.keycloak.fail_next(20, 500, path_prefix=f"/admin/realms/{PARTNER_API.realm}/clients")
-    done = patcher.run("--deadline", "6")
+    done = patcher.run("--summary", "full", "--deadline", "6")
     assert done.returncode == 1
-    results = {e["name"]: e["action"] for e in summary(done)["entries"]}
+    results = {e["entry"]: e["action"] for e in summary(done)["entries"]}
     assert results[WWW.name] == "written"
     assert results[PARTNER_API.name] == "failed"
     assert_clean(done, patcher.secret_values())
@@ -198,16 +198,16 @@ def test_vault_permission_denied_on_one_key_prints_no_secret(patcher: ClientPatc
     policy = f"leaks-{patcher.mount}"
     patcher.openbao.write_policy(policy, vault_policy(patcher.mount, allowed))
     token = patcher.openbao.token_with_policies(policy)
-    done = patcher.run(env=patcher.env(VAULT_TOKEN=token))
+    done = patcher.run("--summary", "full", env=patcher.env(VAULT_TOKEN=token))
     assert done.returncode == 1
-    results = {e["name"]: e for e in summary(done)["entries"]}
+    results = {e["entry"]: e for e in summary(done)["entries"]}
     assert results[WWW.name]["action"] == "failed"
     assert "permission denied" in results[WWW.name]["reason"]
     assert_clean(done, [token, *patcher.secret_values()])
 
 
 def test_dry_run_with_rotation_prints_no_secret(patcher: ClientPatcherStack) -> None:
-    done = patcher.run("--dry-run", "--rotate", WWW.name, "--log-format", "text")
+    done = patcher.run("--summary", "full", "--dry-run", "--rotate", WWW.name, "--log-format", "text")
     assert done.returncode == 0, done.stderr
     assert "DRY-RUN" in done.stdout
     assert_clean(done, patcher.secret_values())
@@ -242,7 +242,7 @@ def test_entra_error_echoing_the_client_assertion_prints_no_part_of_it(
         return None
 
     intercept(monkeypatch, bootstrap.emulator, echo)
-    done = bootstrap.run("--log-format", "json")
+    done = bootstrap.run("--log-format", "json", "--summary", "full")
     assert done.returncode == 1
     assert "AADSTS50027" in done.stdout
     for segment in federated_jwt(bootstrap).split("."):
@@ -254,7 +254,7 @@ def test_key_vault_403_429_and_token_errors_print_no_secret(bootstrap: Bootstrap
     bootstrap.write_catalog(EXTERNAL)
     bootstrap.emulator.fail_next(1, 500, path_prefix=f"/{bootstrap.emulator.tenant_id}/oauth2")
     bootstrap.emulator.fail_next(2, 429, retry_after=0.2, path_prefix="/secrets/app-one")
-    first = bootstrap.run("--log-format", "json")
+    first = bootstrap.run("--log-format", "json", "--summary", "full")
     assert first.returncode == 0, first.stderr
     assert bootstrap.vault_value("app-two") == "q7#"
     assert_clean(first, bootstrap.secret_values())
@@ -283,9 +283,9 @@ def test_key_vault_value_in_a_malformed_body_is_never_printed(
         return None
 
     intercept(monkeypatch, bootstrap.emulator, truncated)
-    done = bootstrap.run("--log-format", "json")
+    done = bootstrap.run("--log-format", "json", "--summary", "full")
     assert done.returncode == 1
-    results = {e["name"]: e for e in summary(done)["entries"]}
+    results = {e["entry"]: e for e in summary(done)["entries"]}
     assert results["app-one"]["action"] == "failed"
     assert results["app-two"]["action"] == "written"
     assert_clean(done, [unseen, *bootstrap.secret_values()])

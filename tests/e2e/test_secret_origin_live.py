@@ -24,6 +24,7 @@ from jobs.core.settings import VaultSettings
 from lab.client_patcher_stack import ClientPatcherStack, assert_no_secret_in
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
+from tests.support.summary import read_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -87,7 +88,7 @@ def seed_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootstrapSt
         stack.catalog_path.write_text(yaml.safe_dump(document, sort_keys=False))
         stack.seed_akv(AKV)
         stack.settle()
-        done = stack.run("--log-format", "json")
+        done = stack.run("--log-format", "json", "--summary", "full")
         assert done.returncode == 0, done.stdout + done.stderr
         vault = VaultClient(
             VaultSettings.model_validate(
@@ -153,10 +154,17 @@ def test_audit_of_the_seed_catalog_matches_the_seed_matrix(seed_world: Bootstrap
 
 def test_smoke_lists_cluster_managed_fixtures_and_passes_real_values(seed_world: BootstrapStack) -> None:
     done = secret_origin(
-        "smoke", "--catalog", str(seed_world.catalog_path), "--log-format", "json", env=seed_world.env()
+        "smoke",
+        "--catalog",
+        str(seed_world.catalog_path),
+        "--log-format",
+        "json",
+        "--summary",
+        "full",
+        env=seed_world.env(),
     )
     assert done.returncode == 1
-    entries = {e["name"]: e for e in json.loads(done.stdout)["entries"]}
+    entries = {e["entry"]: e for e in read_summary(done.stdout)["entries"]}
     assert entries["platform-app-master-client-secret"]["status"] == "ok"
     assert entries["platform-app-master-client-secret"]["reason"].startswith(
         "ok: v2, written by secret-origin"
@@ -168,7 +176,7 @@ def test_smoke_lists_cluster_managed_fixtures_and_passes_real_values(seed_world:
     assert entries["keycloak-db-credentials"]["status"] == "skip"
     assert entries["keycloak-db-credentials"]["reason"].startswith("skip: not mirrored")
     assert entries["ghcr-token"]["status"] == "skip"
-    assert set(json.loads(done.stdout)["counts"]) == {"ok", "fail", "skip"}
+    assert set(read_summary(done.stdout)["counts"]) == {"ok", "fail", "skip"}
     audit = secret_origin(
         "audit", "--catalog", str(seed_world.catalog_path), "--format", "json", env=seed_world.env()
     )
@@ -259,9 +267,9 @@ def test_client_patcher_runs_under_its_generated_policy(
         assert "*" not in hcl.stdout.replace("# ", "")
         openbao.write_policy(f"generated-cp-{kv_mount}", hcl.stdout)
         token = openbao.token_with_policies(f"generated-cp-{kv_mount}")
-        done = stack.run(env=stack.env(VAULT_TOKEN=token))
+        done = stack.run("--summary", "full", env=stack.env(VAULT_TOKEN=token))
         assert done.returncode == 0, done.stdout + done.stderr
-        assert json.loads(done.stdout)["counts"]["written"] == len(stack.clients)
+        assert read_summary(done.stdout)["counts"]["written"] == len(stack.clients)
         client = openbao.client(token)
         with pytest.raises(hvac.exceptions.Forbidden):
             client.secrets.kv.v2.create_or_update_secret(
@@ -299,10 +307,10 @@ def test_vault_bootstrap_runs_under_its_generated_policy(openbao: OpenBao, tmp_p
         )
         openbao.write_policy(f"generated-vb-{stack.mount}", hcl.stdout)
         token = openbao.token_with_policies(f"generated-vb-{stack.mount}")
-        done = stack.run("--log-format", "json", env=stack.env(VAULT_TOKEN=token))
+        done = stack.run("--log-format", "json", "--summary", "full", env=stack.env(VAULT_TOKEN=token))
         assert done.returncode == 0, done.stdout + done.stderr
-        counts = json.loads(done.stdout)["counts"]
-        assert (counts["written"], counts["seeded-fixture"]) == (1, 1)
+        counts = read_summary(done.stdout)["counts"]
+        assert (counts["written"], counts["seeded_fixture"]) == (1, 1)
         client = openbao.client(token)
         with pytest.raises(hvac.exceptions.Forbidden):  # a cluster-managed key it does not own
             client.secrets.kv.v2.create_or_update_secret(
@@ -366,9 +374,19 @@ def test_smoke_consumers_tells_stale_from_placeholder(
             kube.add_secret("ameide", name, {"value": value})
     kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", kube.admin_token)
     env = openbao.env() | {"KUBECONFIG": str(kubeconfig)}
-    done = secret_origin("smoke", "--catalog", str(catalog), "--consumers", "--log-format", "json", env=env)
+    done = secret_origin(
+        "smoke",
+        "--catalog",
+        str(catalog),
+        "--consumers",
+        "--log-format",
+        "json",
+        "--summary",
+        "full",
+        env=env,
+    )
     assert done.returncode == 1, done.stderr
-    reason = json.loads(done.stdout)["entries"][0]["reason"]
+    reason = read_summary(done.stdout)["entries"][0]["reason"]
     assert "consumer ameide/in-sync" not in reason
     assert (
         "ESO has not refreshed: consumer ameide/stale's Secret stale key 'value' differs from Vault v1"
@@ -386,6 +404,16 @@ def test_smoke_consumers_tells_stale_from_placeholder(
     kube.add_secret("ameide", "stale", {"value": real})
     kube.add_secret("ameide", "placeholder", {"value": real})
     kube.add_secret("ameide", "unsynced", {"value": real})
-    done = secret_origin("smoke", "--catalog", str(catalog), "--consumers", "--log-format", "json", env=env)
+    done = secret_origin(
+        "smoke",
+        "--catalog",
+        str(catalog),
+        "--consumers",
+        "--log-format",
+        "json",
+        "--summary",
+        "full",
+        env=env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 consumer(s) in sync" in json.loads(done.stdout)["entries"][0]["reason"]
+    assert "4 consumer(s) in sync" in read_summary(done.stdout)["entries"][0]["reason"]

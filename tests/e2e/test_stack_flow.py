@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 
 from lab.openbao import free_port, start_openbao
 from lab.stack import KUBE_SEED, REALM_IMPORT, ROOT, Stack, StackUnavailable, open_stack
+from tests.support.summary import read_summary
 
 BIN = Path(sys.executable).parent
 PLATFORM = "platform-app-master-client-secret"
@@ -124,7 +125,7 @@ class World:
     def run(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
         """The real console script; checks that no secret value reached stdout or stderr."""
         done = subprocess.run(
-            [str(BIN / script), *args, "--log-format", "json"],
+            [str(BIN / script), *args, "--log-format", "json", "--summary", "full"],
             env=self.stack.job_env(self.catalog, self.token),
             capture_output=True,
             text=True,
@@ -166,13 +167,13 @@ class World:
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
-        return dict(json.loads(done.stdout))
+        return read_summary(done.stdout)
     except ValueError:
         pytest.fail(f"no JSON summary (exit {done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
 
 
 def entries(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in summary(done)["entries"]}
+    return {e["entry"]: e for e in summary(done)["entries"]}
 
 
 # -- scenarios (shared by the `stack` tests and the compose-provider proof) ---------------------------------
@@ -188,7 +189,7 @@ def vault_bootstrap_syncs_then_writes_nothing(world: World) -> None:
         "anthropic-api-key": "written",
         "openai-api-key": "skipped",
     }
-    assert result[PLATFORM]["action"] == result["grafana-admin-password"]["action"] == "seeded-fixture"
+    assert result[PLATFORM]["action"] == result["grafana-admin-password"]["action"] == "seeded_fixture"
     for name, value in world.akv.items():
         version, stored, metadata = world.vault(name)
         assert (version, stored) == (1, value)
@@ -201,7 +202,7 @@ def vault_bootstrap_syncs_then_writes_nothing(world: World) -> None:
     second = world.run("vault-bootstrap")
     assert second.returncode == 0, second.stdout + second.stderr[-3000:]
     counts = summary(second)["counts"]
-    assert (counts["written"], counts["seeded-fixture"], counts["failed"]) == (0, 0, 0)
+    assert (counts["written"], counts["seeded_fixture"], counts["failed"]) == (0, 0, 0)
     assert world.versions() == before
 
 
@@ -226,7 +227,7 @@ def client_patcher_writes_keycloak_secret_then_patches_nothing(world: World) -> 
         assert world.vault(name)[0] == 0  # nothing written for a refused client
     after = world.consumers()
     for consumer in CONSUMERS:
-        assert after[consumer][1]["force-sync"] == "v2"
+        assert after[consumer][1]["force-sync"].startswith("v2-")  # version 2 and its creation time
         assert after[consumer][0] != before[consumer][0]
 
     second = world.run("client-patcher")
@@ -269,7 +270,7 @@ def test_rotation_by_run_id_happens_once_however_often_the_job_reruns(stack: Sta
     current = stack.keycloak.secret_of("platform-app-master")
     assert current != value
     assert world.vault(PLATFORM)[:2] == (2, current)
-    assert world.consumers()[CONSUMERS[0]][1]["force-sync"] == "v2"
+    assert world.consumers()[CONSUMERS[0]][1]["force-sync"].startswith("v2-")
 
 
 def test_smoke_catches_placeholders_until_client_patcher_ran_and_audit_reports_the_matrix(

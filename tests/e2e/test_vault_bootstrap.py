@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from jobs.core.plan import plan_sync
 from jobs.core.settings import VaultSettings
 from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
+from tests.support.summary import read_summary
 
 KEYCLOAK = {"url": "http://keycloak.invalid:8080"}
 FIXTURE = "dev-placeholder-fixture"
@@ -31,16 +33,16 @@ def stack(openbao: OpenBao, tmp_path: Path) -> Iterator[BootstrapStack]:
 
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return dict(json.loads(done.stdout))
+    return read_summary(done.stdout)
 
 
 def actions(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
-    return {e["name"]: e["action"] for e in summary(done)["entries"]}
+    return {e["entry"]: e["action"] for e in summary(done)["entries"]}
 
 
 def run(stack: BootstrapStack, *args: str, never: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """Run the job (JSON logs) and check no secret value reached any output."""
-    done = stack.run("--log-format", "json", *args)
+    done = stack.run("--log-format", "json", "--summary", "full", *args)
     output = done.stdout + done.stderr
     for value in [*stack.secret_values(), FIXTURE, *never]:
         assert value not in output, "a secret value was printed"
@@ -69,7 +71,7 @@ def test_sixty_secrets_sync_then_resync_is_a_true_no_op(stack: BootstrapStack) -
     assert summary(first)["counts"] == {
         "written": 60,
         "unchanged": 0,
-        "seeded-fixture": 2,
+        "seeded_fixture": 2,
         "skipped": 0,
         "failed": 0,
     }
@@ -198,7 +200,7 @@ def test_fixture_run_racing_a_client_patcher_style_writer_never_leaves_the_fixtu
         thread.join(timeout=30)
 
     assert done.returncode == 0, done.stdout
-    assert set(actions(done).values()) <= {"seeded-fixture", "skipped"}
+    assert set(actions(done).values()) <= {"seeded_fixture", "skipped"}
     assert {name: stack.vault_value(name) for name in names} == {n: f"real-secret-{n}" for n in names}
 
 
@@ -219,7 +221,7 @@ def test_required_secret_missing_fails_without_a_fixture(stack: BootstrapStack) 
     done = run(stack)
 
     assert done.returncode == 1
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["ghcr-token"]["action"] == "failed"
     assert "required, but ghcr-pull-secret is not found in Azure Key Vault" in entries["ghcr-token"]["reason"]
     assert entries["app-00"]["action"] == "written"  # the other entries were still processed
@@ -246,8 +248,8 @@ def test_disabled_expired_and_future_secrets_count_as_missing_and_are_never_fetc
 
     done = run(stack, never=("kept-Zq9",))
 
-    entries = {e["name"]: e for e in summary(done)["entries"]}
-    assert entries["disabled-key"]["action"] == "seeded-fixture"
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
+    assert entries["disabled-key"]["action"] == "seeded_fixture"
     assert "disabled in Azure Key Vault" in entries["disabled-key"]["reason"]
     assert entries["expired-key"]["action"] == "skipped"
     assert "expired in Azure Key Vault; the value in Vault is kept" in entries["expired-key"]["reason"]
@@ -302,11 +304,11 @@ def test_bad_federated_token_fails_external_entries_clearly(stack: BootstrapStac
     done = run(stack)
 
     assert done.returncode == 1
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["app-00"]["action"] == "failed"
     assert "AADSTS700213" in entries["app-00"]["reason"]
     assert "could not read Azure Key Vault" in entries["app-00"]["reason"]
-    assert entries["grafana"]["action"] == "seeded-fixture"  # needs no Azure at all
+    assert entries["grafana"]["action"] == "seeded_fixture"  # needs no Azure at all
     assert stack.vault_read("app-00") is None
 
 
@@ -317,11 +319,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(stack: BootstrapStack) -> No
     done = run(stack, "--dry-run")
 
     assert done.returncode == 0
-    assert summary(done)["dryRun"] is True
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    assert summary(done)["dry_run"] is True
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["app-00"]["reason"].startswith("DRY-RUN: would be written")
-    assert entries["grafana"]["reason"].startswith("DRY-RUN: would be seeded-fixture")
-    assert "DRY-RUN: app-00 would be written" in done.stderr
+    assert entries["grafana"]["reason"].startswith("DRY-RUN: would be seeded_fixture")
+    planned = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {
+        "message": "DRY-RUN: entry would be written",
+        "entry": "app-00",
+        "action": "written",
+    }.items() <= next(r for r in planned if r.get("entry") == "app-00").items()
     assert stack.vault_versions() == {}
 
 
@@ -333,7 +340,7 @@ def test_production_never_writes_fixtures(stack: BootstrapStack) -> None:
 
     done = run(stack)
 
-    entries = {e["name"]: e for e in summary(done)["entries"]}
+    entries = {e["entry"]: e for e in summary(done)["entries"]}
     assert entries["grafana"]["action"] == "skipped"
     assert "production" in entries["grafana"]["reason"]
     assert stack.vault_versions() == {}
@@ -343,7 +350,67 @@ def test_missing_azure_settings_is_a_bad_invocation(stack: BootstrapStack) -> No
     stack.write_catalog(external(1))
     env = {k: v for k, v in stack.env().items() if k != "AZURE_FEDERATED_TOKEN_FILE"}
 
-    done = stack.run("--log-format", "json", env=env)
+    done = stack.run("--log-format", "json", "--summary", "full", env=env)
 
     assert done.returncode == 2
     assert "AZURE_FEDERATED_TOKEN_FILE" in done.stderr
+
+
+def test_output_is_log_friendly_json_lines_with_constant_messages(stack: BootstrapStack) -> None:
+    """Every stderr line is one JSON object, messages are constant (the entry is a field), a progress
+    record shows up, and by default stdout lists only the entries that changed, then the counts."""
+    values = {f"app-{i:02d}": f"akv-value-{i:02d}-Zq9" for i in range(20)}
+    stack.seed_akv(values)
+    stack.write_catalog(external(20))
+    stack.settle()
+    first = stack.run("--log-format", "json", "--concurrency", "4")
+    assert first.returncode == 0, first.stderr
+    logs = [json.loads(line) for line in first.stderr.splitlines()]
+    written = [r for r in logs if r["message"] == "entry written"]
+    assert sorted(r["entry"] for r in written) == sorted(values)
+    assert not any(name in r["message"] for r in logs for name in values)
+    progress = [r for r in logs if r["message"] == "progress"]
+    assert progress[-1]["done"] == progress[-1]["total"] == 20
+    stdout = first.stdout.splitlines()
+    assert all(len(line.encode()) <= 16 * 1024 for line in stdout)
+    assert [e["entry"] for e in summary(first)["entries"]] == sorted(values)  # catalog order
+
+    second = stack.run("--log-format", "json")
+    assert second.returncode == 0
+    assert len(second.stdout.splitlines()) == 1  # nothing changed: only the summary record
+    assert summary(second)["counts"]["unchanged"] == 20 and summary(second)["exit_code"] == 0
+    text = stack.run("--log-format", "text")
+    assert "(20 unchanged entries not listed; --summary full lists them)" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "problems"),
+    [
+        (["--catalog", "{bad}"], {}, True),
+        (["--catalog", "{good}", "--only", "nope"], {}, False),
+        (["--catalog", "{good}", "--concurrency", "0"], {}, False),
+        (["--catalog", "{good}"], {"VAULT_ADDR": ""}, False),
+        ([], {}, False),
+    ],
+)
+def test_exit_2_under_json_is_json_on_both_streams(
+    stack: BootstrapStack, tmp_path: Path, args: list[str], env: dict[str, str], problems: bool
+) -> None:
+    stack.write_catalog(external(1))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("secrets:\n  - name: x\n    origin: nowhere\n", encoding="utf-8")
+    argv = [a.format(bad=bad, good=stack.catalog_path) for a in args]
+    environment = {k: v for k, v in stack.env(**env).items() if k != "SECRET_CATALOG" and v != ""}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vault-bootstrap"), *argv, "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert records and all(isinstance(r, dict) for r in records)
+    assert ("problems" in records[-1]) is problems
+    assert summary(done)["exit_code"] == 2

@@ -4,7 +4,6 @@ again against the vendor's own server."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientSpec, assert_no_secr
 from lab.openbao import OpenBao
 from lab.real_client_patcher import RealClientPatcherStack
 from lab.real_tier import RealServer
+from tests.support.summary import read_summary
 
 PLATFORM, WWW, PORTAL, PARTNER_API = DEFAULT_CLIENTS
 CONSUMERS = [c for spec in DEFAULT_CLIENTS for c in spec.consumers]
@@ -26,7 +26,7 @@ AMEIDE = tuple(s for s in DEFAULT_CLIENTS if s.realm == "ameide")
 
 def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     try:
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        return read_summary(done.stdout)
     except ValueError:
         pytest.fail(
             f"no JSON summary on stdout (exit {done.returncode}): {done.stdout}\n{done.stderr[-3000:]}"
@@ -34,12 +34,12 @@ def summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 def entries(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in summary(done)["entries"]}
+    return {e["entry"]: e for e in summary(done)["entries"]}
 
 
 def run_clean(stack: RealClientPatcherStack, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run the job and check the rule every run obeys: no secret value in any output."""
-    done = stack.run(*args, **kwargs)
+    done = stack.run("--summary", "full", *args, **kwargs)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
     return done
 

@@ -3,7 +3,6 @@ build context, installed with its runtime dependencies only, runs every console 
 
 from __future__ import annotations
 
-import json
 import tomllib
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from lab.openbao import OpenBao
 from lab.vault_bootstrap_stack import BootstrapStack
 from tests.shipping.conftest import ROOT
 from tests.support.runtime_image import CONSOLE_SCRIPTS, RuntimeInstall
+from tests.support.summary import read_summary
 
 
 def test_the_console_scripts_are_the_declared_ones() -> None:
@@ -89,11 +89,17 @@ def test_both_jobs_dry_run_against_the_local_stack_from_a_clean_install(
     """A runtime dependency that only the dev environment provides would fail these real runs."""
     with ClientPatcherStack.start(openbao, openbao.new_kv_mount(), tmp_path / "cp") as stack:
         done = runtime_install.run(
-            "client-patcher", "--dry-run", "--log-format", "json", env=_stack_env(stack.env())
+            "client-patcher",
+            "--dry-run",
+            "--log-format",
+            "json",
+            "--summary",
+            "full",
+            env=_stack_env(stack.env()),
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        summary = json.loads(done.stdout)
-        assert summary["dryRun"] is True
+        summary = read_summary(done.stdout)
+        assert summary["dry_run"] is True
         assert summary["counts"]["written"] == len(stack.clients)
         assert all(stack.vault_state(spec.name)[0] == 0 for spec in stack.clients)  # nothing written
     with BootstrapStack.start(tmp_path / "vb", openbao=openbao) as boot:
@@ -102,9 +108,15 @@ def test_both_jobs_dry_run_against_the_local_stack_from_a_clean_install(
             [{"name": "ghcr-token", "origin": "external", "azureKeyVault": "ghcr-pull-secret"}]
         )
         done = runtime_install.run(
-            "vault-bootstrap", "--dry-run", "--log-format", "json", env=_stack_env(boot.env())
+            "vault-bootstrap",
+            "--dry-run",
+            "--log-format",
+            "json",
+            "--summary",
+            "full",
+            env=_stack_env(boot.env()),
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout)["counts"]["written"] == 1
+        assert read_summary(done.stdout)["counts"]["written"] == 1
         assert boot.vault_value("ghcr-token") is None
         assert "ghp_runtimeInstall0001" not in done.stdout + done.stderr

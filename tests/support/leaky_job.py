@@ -11,8 +11,9 @@ import yaml
 
 from jobs.core.catalog import SecretEntry
 from jobs.core.clients.vault import VaultClient
+from jobs.core.flags import add_common_arguments
 from jobs.core.model import EntryResult, RunReport
-from jobs.core.runner import RunContext, add_common_arguments, process_entries, run_main
+from jobs.core.runner import RunContext, process_entries, run_main
 from jobs.core.settings import VaultSettings, load_settings
 
 

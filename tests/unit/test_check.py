@@ -48,7 +48,9 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def findings(case: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, object]], str]:
     code, out, err = run([*check_args(case), "--format", "json"], capsys)
     assert code in (0, 1), err
-    return code, json.loads(out)["findings"], out + err
+    payload = json.loads(out)
+    assert payload["exit_code"] == code  # snake_case, like every other summary
+    return code, payload["findings"], out + err
 
 
 def test_every_rule_has_a_failing_and_a_passing_fixture() -> None:

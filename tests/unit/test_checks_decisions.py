@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from jobs.checks import audit, policy, rules, smoke
 from jobs.core import metadata as md
 from jobs.core.catalog import Consumer, parse_catalog
 from jobs.core.errors import Unreachable
-from jobs.core.model import Action, EntryResult, RunReport
+from jobs.core.model import Action, EntryResult, RunReport, SummaryMode
 from jobs.core.observed import KvRead
+from tests.support.summary import read_summary
 
 CATALOG = """\
 environment: ENV
@@ -143,7 +142,7 @@ def grants_of(job: str, environment: str = "dev") -> dict[str, set[str]]:
 
 def test_policy_grants_are_exact() -> None:
     rw = {"create", "read", "update"}
-    meta = {"create", "update"}
+    meta = {"create", "read", "update"}  # read: the metadata version for metadata_cas
     assert grants_of("client-patcher") == {"secret/data/kc": rw, "secret/metadata/kc": meta}
     assert grants_of("vault-bootstrap") == {
         "secret/data/ghcr-token": rw,
@@ -171,7 +170,7 @@ def test_policy_hcl_shape() -> None:
     hcl = policy.render_hcl("client-patcher", cat, cat.secrets)
     assert 'path "secret/data/kc" {\n  capabilities = ["create", "read", "update"]\n}' in hcl
     assert (
-        'path "secret/metadata/kc" {\n  capabilities = ["create", "update"]\n'
+        'path "secret/metadata/kc" {\n  capabilities = ["create", "read", "update"]\n'
         '  allowed_parameters = {\n    "custom_metadata" = []\n    "metadata_cas" = []\n  }\n}'
     ) in hcl
 
@@ -218,8 +217,9 @@ def test_smoke_speaks_ok_fail_skip() -> None:
         ),
     )
     out = smoke.SmokeOutput(report)
-    payload = json.loads(out.render("json"))
+    payload = read_summary(out.render("json", SummaryMode.FULL))
     assert [e["status"] for e in payload["entries"]] == ["ok", "skip", "fail"]
-    assert payload["counts"] == {"ok": 1, "fail": 1, "skip": 1} and payload["exitCode"] == 1
-    text = out.render("text")
+    assert payload["counts"] == {"ok": 1, "fail": 1, "skip": 1} and payload["exit_code"] == 1
+    assert [e["status"] for e in read_summary(out.render("json"))["entries"]] == ["skip", "fail"]
+    text = out.render("text", SummaryMode.FULL)
     assert "unchanged" not in text and "written=" not in text and "ok=1 fail=1 skip=1 exit=1" in text

@@ -11,11 +11,20 @@ from jobs.core.eso import is_zero_duration
 from jobs.core.model import Action
 from jobs.core.observed import ExternalSecretState
 from jobs.patcher.decide import (
+    ATTR_INTENT,
+    ATTR_INTENT_SECRET_TIME,
+    ATTR_RUN_ID,
+    KEYCLOAK_SECRET_TIME,
+    LOCK_STALE_SECONDS,
+    NO_SECRET_TIME,
+    RotationRecord,
     consumer_warning,
     decide_force_sync_target,
     decide_refresh,
     decide_rotation,
     force_sync_value,
+    lock_is_live,
+    lock_value,
     metadata_for,
 )
 
@@ -38,29 +47,79 @@ OURS_FIXTURE = md.stamp(origin="fixture", authority="fixture", fixture="true")
 def test_rotation_happens_once_per_new_run_id_or_when_forced(
     wanted: str | None, recorded: str | None, forced: bool, rotate: bool, record: str | None
 ) -> None:
-    decision = decide_rotation(wanted, recorded, forced)
+    decision = decide_rotation(wanted, RotationRecord(run_id=recorded), None, forced)
     assert decision.rotate is rotate
     assert decision.record_run_id == record
     assert decision.reason
 
 
+# (Keycloak attributes, Vault's recorded runId) -> (rotate, copy the record into Keycloak)
 @pytest.mark.parametrize(
-    ("action", "version", "observed", "target", "catch_up"),
+    ("attributes", "vault_run_id", "rotate", "record_in_keycloak"),
     [
-        (Action.WRITTEN, 7, {}, 7, False),  # the value changed: tell consumers about v7
-        (Action.WRITTEN, 7, OURS_FIXTURE, 7, False),  # a real value replaced a fixture: normal write
-        (Action.UNCHANGED, 7, OURS_KEYCLOAK, 7, True),  # ours already: catch up a missed patch only
-        (Action.UNCHANGED, 7, OURS_FIXTURE, None, False),  # not written by client-patcher
-        (Action.UNCHANGED, 7, {}, None, False),  # someone else's value: never patch
-        (Action.UNCHANGED, 7, None, None, False),
-        (Action.FAILED, None, OURS_KEYCLOAK, None, False),
-        (Action.SKIPPED, 3, OURS_KEYCLOAK, None, False),
+        ({}, None, True, False),  # nothing recorded anywhere
+        ({ATTR_RUN_ID: "r2"}, None, False, False),  # Keycloak record: done (survives metadata delete)
+        ({}, "r2", False, True),  # recorded only in Vault (earlier versions): done, copy to Keycloak
+        # intent recorded, the secret's creation time has not moved: the regenerate never happened
+        ({ATTR_INTENT: "r2", ATTR_INTENT_SECRET_TIME: "100", KEYCLOAK_SECRET_TIME: "100"}, None, True, False),
+        # intent recorded and the creation time moved: regenerated, the run died before its record
+        ({ATTR_INTENT: "r2", ATTR_INTENT_SECRET_TIME: "100", KEYCLOAK_SECRET_TIME: "160"}, None, False, True),
+        (
+            {ATTR_INTENT: "r2", ATTR_INTENT_SECRET_TIME: NO_SECRET_TIME, KEYCLOAK_SECRET_TIME: "5"},
+            None,
+            False,
+            True,
+        ),
+        # an intent for an older runId says nothing about this one
+        ({ATTR_INTENT: "r1", ATTR_INTENT_SECRET_TIME: "100", KEYCLOAK_SECRET_TIME: "160"}, None, True, False),
     ],
 )
-def test_force_sync_target_is_the_new_vault_version_only_for_a_changed_value(
-    action: Action, version: int | None, observed: dict[str, str] | None, target: int | None, catch_up: bool
+def test_a_run_stopped_between_any_two_steps_never_leads_to_a_second_regenerate(
+    attributes: dict[str, str], vault_run_id: str | None, rotate: bool, record_in_keycloak: bool
 ) -> None:
-    assert decide_force_sync_target(action, version, observed) == (target, catch_up)
+    decision = decide_rotation("r2", RotationRecord.of(attributes), vault_run_id, forced=False)
+    assert (decision.rotate, decision.record_in_keycloak) == (rotate, record_in_keycloak)
+    assert decision.record_run_id == "r2"
+
+
+def test_the_intent_remembers_the_creation_time_the_regenerate_will_change() -> None:
+    record = RotationRecord.of({KEYCLOAK_SECRET_TIME: "100"})
+    intent = record.intent_attributes("r2")
+    assert not RotationRecord.of({**intent, KEYCLOAK_SECRET_TIME: "100"}).regenerated_for("r2")
+    assert RotationRecord.of({**intent, KEYCLOAK_SECRET_TIME: "101"}).regenerated_for("r2")
+
+
+@pytest.mark.parametrize(
+    ("value", "now", "live"),
+    [
+        (None, 1000.0, False),
+        ("r2@1000#abc", 1000.0, True),
+        ("r2@1000#abc", 1000.0 + LOCK_STALE_SECONDS - 1, True),
+        ("r2@1000#abc", 1000.0 + LOCK_STALE_SECONDS, False),  # left by a dead run: may be taken
+        ("garbage", 1000.0, False),  # unreadable: never a reason to wait forever
+        (lock_value("a@b", 1000.0, "o"), 1001.0, True),  # a runId with "@" still parses
+    ],
+)
+def test_a_rotation_lock_is_live_until_it_goes_stale(value: str | None, now: float, live: bool) -> None:
+    assert lock_is_live(value, now) is live
+
+
+@pytest.mark.parametrize(
+    ("action", "version", "written", "target", "catch_up"),
+    [
+        (Action.WRITTEN, 7, True, 7, False),  # the value changed: tell consumers about v7
+        (Action.UNCHANGED, 7, False, 7, True),  # whatever the metadata says: consumers behind catch up
+        (Action.FAILED, 7, True, 7, False),  # written, metadata refused: consumers are still told
+        (Action.FAILED, None, False, None, False),
+        (Action.FAILED, 7, False, None, False),  # nothing written and the entry failed
+        (Action.SKIPPED, 3, False, None, False),
+    ],
+)
+def test_every_run_names_the_version_vault_holds_for_the_authoritys_value(
+    action: Action, version: int | None, written: bool, target: int | None, catch_up: bool
+) -> None:
+    decided = decide_force_sync_target(action, version, written, "2026-01-02T03:04:05.5Z")
+    assert (decided.version, decided.catch_up) == (target, catch_up)
 
 
 def _es(
@@ -70,8 +129,15 @@ def _es(
     return ExternalSecretState("ns", "es", "external-secrets.io/v1", "10", interval, policy, annotations)
 
 
-def test_force_sync_value_is_the_vault_version_never_a_hash_or_time() -> None:
+def test_force_sync_value_is_the_version_and_its_creation_time_never_a_hash() -> None:
     assert force_sync_value(7) == "v7"
+    assert force_sync_value(7, "2026-11-29T12:51:22.740907429Z") == "v7-20261129125122740907429"
+
+
+def test_force_sync_value_never_repeats_across_delete_and_recreate() -> None:
+    before = force_sync_value(1, "2026-11-29T12:51:22.740907429Z")
+    recreated = force_sync_value(1, "2026-11-29T13:02:01.000000001Z")  # versions restart at 1
+    assert before != recreated
 
 
 @pytest.mark.parametrize(
@@ -86,7 +152,7 @@ def test_force_sync_value_is_the_vault_version_never_a_hash_or_time() -> None:
 def test_consumer_is_patched_only_when_its_annotation_differs(
     state: ExternalSecretState, patch: bool
 ) -> None:
-    plan = decide_refresh(state, 7)
+    plan = decide_refresh(state, "v7")
     assert plan.patch is patch
     assert plan.value == "v7"
     assert plan.consumer == "ns/es"

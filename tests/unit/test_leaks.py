@@ -24,12 +24,13 @@ from jobs import secret_origin
 from jobs.checks import audit, rules, smoke
 from jobs.checks.yamlsrc import iter_scalars, load_documents
 from jobs.core.catalog import CatalogError, Consumer, parse_catalog
-from jobs.core.clients import azure_errors, keycloak_errors, vault
+from jobs.core.clients import azure_errors, keycloak_errors, vault_errors
 from jobs.core.errors import ConfigError, failure_reason
 from jobs.core.logs import register_secret, setup_logging
 from jobs.core.model import Action, EntryResult, RunReport
 from jobs.core.observed import KvRead
 from jobs.core.settings import AzureSettings, KeycloakSettings, VaultSettings, load_settings
+from tests.support.summary import read_summary
 
 # A federated service-account JWT (header.payload.signature): every segment is part of the secret.
 JWT = (
@@ -256,7 +257,7 @@ def test_vault_error_echoing_a_multiline_value_is_redacted() -> None:
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvZq9firstLine\nMIIEvZq9secondLine\n-----END PRIVATE KEY-----"
     register_secret(pem)  # as VaultClient.read/write does with every value
     exc = hvac.exceptions.InvalidRequest(errors=[f"invalid value:\n{pem}"])
-    reason = failure_reason(vault._translate(exc, "write", "secret/data/tls"))
+    reason = failure_reason(vault_errors.translate(exc, "write", "secret/data/tls"))
     assert "rejected (400" in reason
     assert "Zq9firstLine" not in reason and "Zq9secondLine" not in reason
 
@@ -284,7 +285,7 @@ def test_summary_masks_raw_values_in_reasons_and_warnings(fmt: str) -> None:
     text = _report_with(value).render(fmt)
     assert "Zq9" not in text
     if fmt == "json":
-        assert json.loads(text)["exitCode"] == 1
+        assert read_summary(text)["exit_code"] == 1
 
 
 def test_text_summary_masks_repr_and_json_forms() -> None:

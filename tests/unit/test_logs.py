@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import threading
 
 import pytest
 
@@ -61,3 +63,39 @@ def test_noisy_library_loggers_are_quieted(stream: io.StringIO) -> None:
     logging.getLogger("httpx").info("HTTP Request: GET https://x")
     assert stream.getvalue() == ""
     assert logs.registered_count() >= 0
+
+
+def test_text_log_lines_start_with_a_utc_timestamp() -> None:
+    buffer = io.StringIO()
+    setup_logging("text", stream=buffer)
+    logging.getLogger("jobs.test").info("entry written", extra={"entry": "ghcr-token"})
+    line = buffer.getvalue().strip()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 INFO +entry written  entry=ghcr-token", line
+    )
+
+
+def test_registering_while_other_threads_redact_never_lets_a_value_through() -> None:
+    """The registry is rebound, never mutated: a redacting thread always sees a complete snapshot."""
+    logs.forget_registered_secrets()
+    values = [f"Zq9-thread-secret-{n:04d}" for n in range(400)]
+    register_secret(values[0])
+    leaked: list[str] = []
+    done = threading.Event()
+
+    def redact_forever() -> None:
+        while not done.is_set():
+            text = redact(values[0])
+            if values[0] in text:
+                leaked.append(text)
+
+    readers = [threading.Thread(target=redact_forever) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for value in values[1:]:
+        register_secret(value)
+    done.set()
+    for reader in readers:
+        reader.join()
+    assert leaked == []
+    assert all(redact(v) == REDACTED for v in values)

@@ -102,6 +102,36 @@ class KeycloakClient(KeycloakSession):
         path = self._secret_path(client)
         return self._secret_value(self._admin("GET", path), client, f"GET {path}")
 
+    def _client_path(self, client: KeycloakClientInfo) -> str:
+        return f"/admin/realms/{quote(client.realm, safe='')}/clients/{quote(client.id, safe='')}"
+
+    def client_attributes(self, client: KeycloakClientInfo) -> dict[str, str]:
+        """GET the client's representation and return its attributes (Keycloak keeps
+        `client.secret.creation.time` there, set by every regenerate)."""
+        rep = self._client_rep(client)
+        attributes = rep.get("attributes")
+        return {str(k): str(v) for k, v in attributes.items()} if isinstance(attributes, dict) else {}
+
+    def _client_rep(self, client: KeycloakClientInfo) -> dict[str, Any]:
+        path = self._client_path(client)
+        rep = self._admin("GET", path)
+        if not isinstance(rep, dict):
+            raise Permanent(SYSTEM, f"GET {path}: expected a client representation")
+        if _listed_secret(rep) is not None:
+            register_secret(rep["secret"])
+        return rep
+
+    def merge_client_attributes(self, client: KeycloakClientInfo, ours: Mapping[str, str]) -> None:
+        """PUT the client's representation back with `ours` merged into its attributes: every other
+        attribute is sent unchanged, and the secret is left out so the PUT can never set it. Keycloak
+        updates only the fields a PUT carries (last writer wins: this is a record, never a lock)."""
+        rep = self._client_rep(client)
+        attributes = rep.get("attributes")
+        merged = {**(attributes if isinstance(attributes, dict) else {}), **ours}
+        body = {k: v for k, v in rep.items() if k not in ("secret", "access")}
+        body["attributes"] = merged
+        self._admin("PUT", self._client_path(client), body=body)
+
     def regenerate_client_secret(self, client: KeycloakClientInfo) -> str:
         """POST .../client-secret: Keycloak stores a new secret and, without the secret-rotation
         policy, the old one stops working at once."""

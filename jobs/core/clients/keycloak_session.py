@@ -14,6 +14,7 @@ redaction filter the moment it is received.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
@@ -139,6 +140,7 @@ class KeycloakSession:
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """One HTTP exchange; connection problems become Unreachable. No status handling here."""
         try:
@@ -146,6 +148,7 @@ class KeycloakSession:
                 method,
                 path,
                 data=data,
+                content=content,
                 params=params,
                 headers=headers,
                 timeout=self._retry.deadline.cap(self._timeout),
@@ -281,15 +284,19 @@ class KeycloakSession:
         *,
         params: Mapping[str, str] | None = None,
         json_body: bool = False,
+        body: Any = None,
     ) -> Any:
-        """One Admin API call: retry transient errors; on a 401 renew the token and retry once."""
+        """One Admin API call: retry transient errors; on a 401 renew the token and retry once.
+        `body` (JSON) is sent as the request's content; `json_body` only sets its Content-Type."""
         what = f"{method} {path}"
+        content = None if body is None else json.dumps(body).encode()
+        json_body = json_body or content is not None
 
         def attempt(token: str) -> httpx.Response:
             headers = {"Authorization": f"Bearer {token}"}
             if json_body:
                 headers["Content-Type"] = "application/json"
-            response = self._send(method, path, what=what, params=params, headers=headers)
+            response = self._send(method, path, what=what, params=params, headers=headers, content=content)
             if is_transient_status(response.status_code):
                 raise status_error(response, what)
             return response

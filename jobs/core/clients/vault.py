@@ -18,72 +18,21 @@ from typing import Any, Final, TypeVar
 import hvac
 import hvac.exceptions
 import requests
+from requests.adapters import HTTPAdapter
 
-from jobs.core.errors import (
-    ClientError,
-    Conflict,
-    Permanent,
-    PermissionDenied,
-    Sealed,
-    Unauthorized,
-    Unreachable,
-    from_status,
-)
-from jobs.core.logs import redact, register_secret, register_secrets
-from jobs.core.observed import KvRead
-from jobs.core.retry import RetryPolicy
+from jobs.core import metadata as md
+from jobs.core.clients.vault_errors import SYSTEM, translate
+from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized
+from jobs.core.logs import register_secret, register_secrets
+from jobs.core.observed import KvMetadata, KvRead
+from jobs.core.retry import RetryPolicy, parse_retry_after
 from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
-SYSTEM: Final = "vault"
 T = TypeVar("T")
+_METADATA_ATTEMPTS: Final = 3  # metadata read-then-write rounds before a concurrent writer wins
 # Re-login this long before a Kubernetes-auth token's lease ends.
 _RELOGIN_MARGIN: Final = 0.1
-
-
-def _first_error(exc: hvac.exceptions.VaultError) -> str:
-    errors = getattr(exc, "errors", None) or []
-    # Redact before reshaping: a multi-line value (a PEM key) only matches in its original form.
-    text = "; ".join(redact(str(e)).strip().replace("\n\t* ", " ").replace("\n", " ") for e in errors)
-    return text.strip() or "no detail"
-
-
-# hvac raises one exception class per HTTP status (hvac.utils.raise_for_error).
-_STATUS_OF: Final[dict[type[hvac.exceptions.VaultError], int]] = {
-    hvac.exceptions.InvalidRequest: 400,
-    hvac.exceptions.Unauthorized: 401,
-    hvac.exceptions.Forbidden: 403,
-    hvac.exceptions.InvalidPath: 404,
-    hvac.exceptions.UnsupportedOperation: 405,
-    hvac.exceptions.PreconditionFailed: 412,
-    hvac.exceptions.RateLimitExceeded: 429,
-    hvac.exceptions.InternalServerError: 500,
-    hvac.exceptions.VaultNotInitialized: 501,
-    hvac.exceptions.BadGateway: 502,
-    hvac.exceptions.VaultDown: 503,
-}
-
-
-def _translate(exc: Exception, operation: str, path: str) -> ClientError:
-    """Vault's quirks first (sealed 503, a dead token's 403, a CAS 400), then the status table."""
-    what = f"{operation} {path}"
-    if isinstance(exc, requests.Timeout):
-        return Unreachable(SYSTEM, f"{what}: timed out")
-    if isinstance(exc, requests.ConnectionError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect")
-    if not isinstance(exc, hvac.exceptions.VaultError):
-        return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
-    status = _STATUS_OF.get(type(exc))
-    detail = _first_error(exc)
-    if status == 503:
-        return Sealed(SYSTEM, f"{what}: Vault is sealed or has no active node (503)")
-    if status == 403 and ("invalid token" in detail or "token expired" in detail):
-        return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
-    if status == 400 and "check-and-set" in detail:
-        return Conflict(SYSTEM, f"{what}: check-and-set refused ({detail})")
-    if status is None:
-        return Permanent(SYSTEM, f"{what}: unexpected response ({type(exc).__name__}: {detail})")
-    return from_status(SYSTEM, status, what, "" if status in (401, 403, 404) else detail)
 
 
 class _DeadlineSession(requests.Session):
@@ -93,10 +42,20 @@ class _DeadlineSession(requests.Session):
     def __init__(self, timeout: Callable[[], float]) -> None:
         super().__init__()
         self._timeout = timeout
+        self._local = threading.local()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self._timeout()
-        return super().send(request, **kwargs)
+        self._local.retry_after = None
+        response = super().send(request, **kwargs)
+        self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return response
+
+    @property
+    def retry_after(self) -> float | None:
+        """The last answer's Retry-After on this thread (hvac's errors do not carry headers)."""
+        value: float | None = getattr(self._local, "retry_after", None)
+        return value
 
 
 class VaultClient:
@@ -108,14 +67,21 @@ class VaultClient:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        connections: int = 10,
     ) -> None:
+        """`connections`: the HTTP connections kept for reuse, at least the threads that share this
+        client (requests' sessions are shared across threads; a too small pool reconnects)."""
         self._settings = settings
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._clock = clock
         verify: bool | str = str(settings.cacert) if settings.cacert else True
         session = _DeadlineSession(lambda: self._retry.deadline.cap(self._timeout))
+        self._session = session
         session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         self._client = hvac.Client(
             url=settings.addr,
             verify=verify,
@@ -159,7 +125,7 @@ class VaultClient:
                 )
                 return result
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                error = _translate(exc, "login", path)
+                error = translate(exc, "login", path)
                 if isinstance(error, PermissionDenied):
                     error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
                 elif isinstance(error, Permanent):
@@ -201,7 +167,7 @@ class VaultClient:
             try:
                 return fn()
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                raise _translate(exc, operation, path) from None
+                raise translate(exc, operation, path, self._session.retry_after) from None
 
         self._ensure_token()
         try:
@@ -252,6 +218,7 @@ class VaultClient:
             data=values,
             custom_metadata=dict(meta.get("custom_metadata") or {}),
             deleted=deleted and not values,
+            created_time=str(meta.get("created_time") or "") or None,
         )
 
     def write(self, mount: str, name: str, data: Mapping[str, str], *, cas: int) -> int:
@@ -283,12 +250,65 @@ class VaultClient:
         except PermissionDenied:
             return False  # cannot tell: the original denial stands
 
-    def write_metadata(self, mount: str, name: str, custom_metadata: Mapping[str, str]) -> None:
-        """Replace custom_metadata. Only custom_metadata is sent, so max_versions, cas_required and
-        delete_version_after stay as configured (hvac's update_metadata would reset the latter)."""
-        body = {"custom_metadata": dict(custom_metadata)}
+    def read_metadata(self, mount: str, name: str) -> KvMetadata | None:
+        """GET metadata: the key's creation time, its metadata version (for `metadata_cas`) and
+        custom_metadata; None when the key has no metadata at all."""
+
+        def fetch() -> dict[str, Any] | None:
+            try:
+                response: dict[str, Any] = self._client.adapter.get(f"/v1/{mount}/metadata/{name}")
+                return response
+            except hvac.exceptions.InvalidPath:
+                return None
+
+        body = self._call("read-metadata", f"{mount}/metadata/{name}", fetch)
+        if body is None:
+            return None
+        data = body.get("data") or {}
+        cas_version = data.get("current_metadata_version")
+        return KvMetadata(
+            created_time=str(data.get("created_time") or ""),
+            current_version=int(data.get("current_version") or 0),
+            metadata_version=None if cas_version is None else int(cas_version),
+            custom_metadata=dict(data.get("custom_metadata") or {}),
+        )
+
+    def write_metadata(
+        self, mount: str, name: str, custom_metadata: Mapping[str, str], *, metadata_cas: int | None = None
+    ) -> None:
+        """Replace custom_metadata. Only custom_metadata and `metadata_cas` are sent, so max_versions,
+        cas_required and delete_version_after stay as configured (hvac's update_metadata would reset
+        the latter). With `metadata_cas` the body is written as given, as a check-and-set on the
+        metadata version (OpenBao >= 2.4): a mismatch raises Conflict. Without it, the metadata is read
+        first and written with its version, keeping the rotation lock (`rotation-intent`) exactly as
+        Vault holds it now; an identity that may not read metadata writes without check-and-set."""
+        path = f"{mount}/metadata/{name}"
+        if metadata_cas is not None:
+            self._post_metadata(path, custom_metadata, metadata_cas)
+            return
+        for attempt in range(_METADATA_ATTEMPTS):
+            try:
+                current = self.read_metadata(mount, name)
+            except PermissionDenied:
+                self._post_metadata(path, custom_metadata, None)
+                return
+            body = {k: v for k, v in custom_metadata.items() if k != md.ROTATION_INTENT}
+            lock = current.custom_metadata.get(md.ROTATION_INTENT) if current else None
+            if lock is not None:
+                body[md.ROTATION_INTENT] = lock
+            try:
+                self._post_metadata(path, body, 0 if current is None else current.metadata_version)
+                return
+            except Conflict:  # another writer changed the metadata between our read and write
+                if attempt == _METADATA_ATTEMPTS - 1:
+                    raise
+
+    def _post_metadata(self, path: str, custom_metadata: Mapping[str, str], metadata_cas: int | None) -> None:
+        body: dict[str, Any] = {"custom_metadata": dict(custom_metadata)}
+        if metadata_cas is not None:
+            body["metadata_cas"] = metadata_cas
 
         def post() -> None:
-            self._client.adapter.post(f"/v1/{mount}/metadata/{name}", json=body)
+            self._client.adapter.post(f"/v1/{path}", json=body)
 
-        self._call("write-metadata", f"{mount}/metadata/{name}", post)
+        self._call("write-metadata", path, post)
