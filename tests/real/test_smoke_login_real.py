@@ -17,6 +17,7 @@ from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientSpec, assert_no_secr
 from lab.openbao import OpenBao
 from lab.real_client_patcher import RealClientPatcherStack
 from lab.real_tier import RealServer
+from tests.support.summary import read_summary
 
 SECRET_ORIGIN = str(Path(sys.executable).parent / "secret-origin")
 WITH_SERVICE_ACCOUNT = ClientSpec("ameide-patcher-client-secret", "ameide", "ameide-patcher")
@@ -57,7 +58,7 @@ def smoke(
     env = stack.openbao.env() | {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"}
     args = ["smoke", "--catalog", str(stack.catalog_path), "--login", "--consumers", "--login-rate", "20"]
     done = subprocess.run(
-        [SECRET_ORIGIN, *args, "--log-format", "json", *extra],
+        [SECRET_ORIGIN, *args, "--log-format", "json", "--summary", "full", *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -65,8 +66,7 @@ def smoke(
         check=False,
     )
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
-    summary = json.loads(done.stdout)
-    return done, {e["name"]: e for e in summary["entries"]}
+    return done, {e["entry"]: e for e in read_summary(done.stdout)["entries"]}
 
 
 def test_valid_secrets_pass_without_and_with_a_service_account(login_stack: RealClientPatcherStack) -> None:
