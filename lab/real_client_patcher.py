@@ -16,6 +16,7 @@ import hvac
 import yaml
 
 from emulators.kube import KubeEmulator
+from jobs.patcher.decide import force_sync_value
 from lab.client_patcher_stack import (
     CLIENT_PATCHER,
     DEFAULT_CLIENTS,
@@ -154,6 +155,14 @@ class RealClientPatcherStack:
         meta = body["data"]["metadata"]
         value = (body["data"]["data"] or {}).get("value")
         return int(meta["version"]), value, dict(meta.get("custom_metadata") or {})
+
+    def force_sync_of(self, name: str) -> str:
+        """The force-sync value that names the version Vault holds now for `name`."""
+        body = self.vault().secrets.kv.v2.read_secret_version(
+            path=name, mount_point=self.mount, raise_on_deleted_version=False
+        )
+        meta = body["data"]["metadata"]
+        return force_sync_value(int(meta["version"]), str(meta["created_time"]))
 
     def keycloak_secret(self, spec: ClientSpec) -> str | None:
         return self.server.api.client_secret(spec.realm, spec.client_id)

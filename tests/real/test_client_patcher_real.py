@@ -69,7 +69,9 @@ def test_two_realms_first_run_writes_and_annotates_second_run_changes_nothing(
         assert (version, value) == (1, stack.keycloak_secret(spec))
         assert metadata["keycloak-realm"] == spec.realm and metadata["keycloak-client-id"] == spec.client_id
     after_first = {c: stack.consumer(*c) for c in CONSUMERS}
-    assert {annotations["force-sync"] for _, annotations in after_first.values()} == {"v1"}
+    expected = {stack.force_sync_of(name) for name in {c.name for c in DEFAULT_CLIENTS}}
+    assert {annotations["force-sync"] for _, annotations in after_first.values()} <= expected
+    assert all(annotations["force-sync"].startswith("v1-") for _, annotations in after_first.values())
 
     second = run_clean(stack)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -120,14 +122,15 @@ def test_rotation_by_run_id_happens_exactly_once(stack: RealClientPatcherStack) 
     assert (version, value) == (1, stack.keycloak_secret(WWW))
     assert value != original
     assert metadata["rotation-run-id"] == "1"
-    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == "v1"
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
 
     stack.write_catalog([replace(rotating, rotate_run_id="2")])
     rotated = run_clean(stack)
     assert rotated.returncode == 0
     assert entries(rotated)[WWW.name]["reason"].startswith("rotated (new runId '2'")
     assert stack.vault_state(WWW.name)[:2] == (2, stack.keycloak_secret(WWW))
-    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == "v2"
+    assert stack.consumer("ameide-dev", "www-auth")[1]["force-sync"] == stack.force_sync_of(WWW.name)
+    assert stack.force_sync_of(WWW.name).startswith("v2-")
 
 
 def test_a_secret_regenerated_in_keycloak_between_two_runs_is_caught_up(
@@ -144,7 +147,8 @@ def test_a_secret_regenerated_in_keycloak_between_two_runs_is_caught_up(
     assert result[PORTAL.name]["action"] == "written"
     assert summary(done)["counts"]["unchanged"] == 3
     assert stack.vault_state(PORTAL.name)[:2] == (2, fresh)
-    assert stack.consumer("partners", "portal-sync")[1]["force-sync"] == "v2"
+    assert stack.consumer("partners", "portal-sync")[1]["force-sync"] == stack.force_sync_of(PORTAL.name)
+    assert stack.force_sync_of(PORTAL.name).startswith("v2-")
 
 
 def test_token_expiry_mid_run(real_keycloak: RealServer, openbao: OpenBao, tmp_path: Path) -> None:
