@@ -29,6 +29,8 @@ FORMATS: Final = ("markdown", "json")
 class AuditOptions:
     format: str = "markdown"
     placeholder_patterns: tuple[str, ...] = ()
+    login: bool = False  # add a Login column: does Keycloak accept the secret in Vault
+    login_rate: float = 5.0  # token-endpoint requests per second at most
 
 
 EXPECTED: Final = {
@@ -61,6 +63,7 @@ class Row:
     status: Status
     severity: str  # "-" when compliant
     note: str
+    login: str | None = None  # with --login: "ok: …", "fail: …", "skip: …" or "-" (not applicable)
 
 
 def assess(catalog: Catalog, entry: SecretEntry, current: KvRead | ClientError, known: Known) -> Row:
@@ -117,6 +120,7 @@ def summarize(rows: Sequence[Row]) -> list[Summary]:
 
 def exit_code(rows: Sequence[Row]) -> int:
     bad = any(r.status in (Status.NON_COMPLIANT, Status.UNKNOWN) for r in rows)
+    bad = bad or any((r.login or "").startswith("fail") for r in rows)
     return int(ExitCode.ENTRY_FAILED if bad else ExitCode.CONVERGED)
 
 
@@ -138,13 +142,16 @@ def render_markdown(catalog: Catalog, rows: Sequence[Row]) -> str:
             f"| {s.category} | {s.compliant}/{s.total} | {s.non_compliant} | {s.conditional}{unknown} | "
             f"{notes or '-'} |"
         )
+    login = any(r.login is not None for r in rows)
     lines += ["", "### Compliance Matrix", ""]
-    lines.append("| Secret | Location | Current Authority | Expected Authority | Status | Severity | Note |")
-    lines.append("|--------|----------|-------------------|--------------------|--------|----------|------|")
+    head = "| Secret | Location | Current Authority | Expected Authority | Status | Severity | Note |"
+    rule = "|--------|----------|-------------------|--------------------|--------|----------|------|"
+    lines += [head + (" Login |" if login else ""), rule + ("-------|" if login else "")]
     for r in rows:
         lines.append(
             f"| `{r.secret}` | `{r.location}` | {_cell(r.current)} | {_cell(r.expected)} | "
             f"{_STATUS_ICON[r.status]} {r.status.value} | {r.severity} | {_cell(r.note)} |"
+            + (f" {_cell(r.login or '-')} |" if login else "")
         )
     return "\n".join(lines)
 
@@ -153,7 +160,10 @@ def render_json(catalog: Catalog, rows: Sequence[Row]) -> str:
     payload = {
         "catalog": catalog.path,
         "environment": catalog.environment,
-        "rows": [{**asdict(r), "status": r.status.value} for r in rows],
+        "rows": [
+            {k: v for k, v in asdict(r).items() if k != "login" or v is not None} | {"status": r.status.value}
+            for r in rows
+        ],
         "summary": [asdict(s) for s in summarize(rows)],
         "exit_code": exit_code(rows),
     }

@@ -69,11 +69,31 @@ def add_smoke_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also compare each consumer ExternalSecret's synced Secret with Vault (needs Kubernetes access)",
     )
+    add_login_arguments(parser)
     add_placeholder_argument(parser)
+
+
+def add_login_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--login` and `--login-rate`, shared by smoke and audit."""
+    parser.add_argument(
+        "--login",
+        action="store_true",
+        help="also log in to each service-generated entry's realm as its client (client_credentials) with "
+        "the secret in Vault (smoke --consumers: and in each consumer's Secret); no admin credential "
+        "is used, no token kept (docs/design.md#checks)",
+    )
+    parser.add_argument(
+        "--login-rate",
+        type=float,
+        default=5.0,
+        metavar="PER_SECOND",
+        help="at most this many token-endpoint requests per second (default: 5)",
+    )
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=AUDIT_FORMATS, default="markdown")
+    add_login_arguments(parser)
     add_placeholder_argument(parser)
 
 
@@ -104,11 +124,27 @@ def parse_check_options(args: argparse.Namespace) -> CheckOptions:
     )
 
 
+def login_rate(args: argparse.Namespace) -> float:
+    if args.login_rate <= 0:
+        raise ConfigError("--login-rate must be a positive number of requests per second")
+    return float(args.login_rate)
+
+
 def parse_options(args: argparse.Namespace) -> Command:
     if args.command == "check":
         return parse_check_options(args)
     if args.command == "smoke":
-        return SmokeOptions(bool(args.consumers), compile_patterns(args.placeholder_pattern))
+        return SmokeOptions(
+            bool(args.consumers),
+            compile_patterns(args.placeholder_pattern),
+            login=bool(args.login),
+            login_rate=login_rate(args),
+        )
     if args.command == "audit":
-        return AuditOptions(args.format, compile_patterns(args.placeholder_pattern))
+        return AuditOptions(
+            args.format,
+            compile_patterns(args.placeholder_pattern),
+            login=bool(args.login),
+            login_rate=login_rate(args),
+        )
     return PolicyOptions(args.job)

@@ -31,6 +31,8 @@ from jobs.core.observed import KvRead
 class SmokeOptions:
     consumers: bool = False  # also compare each consumer's synced Secret with Vault
     placeholder_patterns: tuple[str, ...] = ()
+    login: bool = False  # also log in to Keycloak as each service-generated client with the stored secret
+    login_rate: float = 5.0  # token-endpoint requests per second at most
 
 
 def digest(value: str | bytes) -> bytes:
@@ -140,6 +142,8 @@ def vault_outcome(
     consumers_checked: bool,
     problems: Sequence[str],
     skip: str | None = None,
+    *,
+    notes: Sequence[str] = (),
 ) -> EntryResult:
     """The entry's result from its Vault verdict and the consumer problems found. Pure."""
     if problems:
@@ -150,10 +154,11 @@ def vault_outcome(
         f", {len(entry.consumers)} consumer(s) in sync" if consumers_checked and entry.consumers else ""
     )
     origin = "" if entry.origin.cluster_managed else "external: "
+    extra = "".join(f", {note}" for note in notes)
     return EntryResult(
         entry.name,
         Action.UNCHANGED,
-        f"ok: {origin}v{current.version}, {writer(current)}{consumers}",
+        f"ok: {origin}v{current.version}, {writer(current)}{consumers}{extra}",
         current.version,
     )
 

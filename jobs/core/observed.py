@@ -136,3 +136,14 @@ class VaultMount:
     path: str
     type: str
     version: str = ""
+
+
+@dataclass(frozen=True)
+class LoginVerdict:
+    """What a realm's token endpoint answered to a client_credentials login with one client secret:
+    the status and Keycloak's `error` / `error_description`, never the body (docs/design.md#keycloak).
+    `status` is None when no answer came (`error` then says why)."""
+
+    status: int | None
+    error: str = ""
+    description: str = ""
