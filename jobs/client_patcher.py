@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from jobs.core import signals
 
-from jobs.core.flags import JobParser, add_common_arguments, missing_catalog
+signals.install()  # first: a SIGTERM during the imports below only sets the interrupt flag
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Final  # noqa: E402
+
+from jobs.core.flags import JobParser, add_common_arguments, missing_catalog  # noqa: E402
 
 if TYPE_CHECKING:
     from jobs.patcher.run import Options

@@ -9,19 +9,23 @@ policy  the least-privilege Vault policy (HCL) a job needs for this catalog
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+from jobs.core import signals
 
-from jobs.checks import check, cli, live, policy
-from jobs.checks.audit import AuditOptions
-from jobs.checks.check import CheckOptions
-from jobs.checks.cli import Command
-from jobs.checks.policy import PolicyOptions
-from jobs.checks.smoke import SmokeOptions
-from jobs.core.flags import JobParser, add_common_arguments, add_version_argument
-from jobs.core.model import Outcome
-from jobs.core.runner import RunContext, run_main
+signals.install()  # first: a SIGTERM during the imports below only sets the interrupt flag
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from jobs.checks import check, cli, live, policy  # noqa: E402
+from jobs.checks.audit import AuditOptions  # noqa: E402
+from jobs.checks.check import CheckOptions  # noqa: E402
+from jobs.checks.cli import Command  # noqa: E402
+from jobs.checks.policy import PolicyOptions  # noqa: E402
+from jobs.checks.smoke import SmokeOptions  # noqa: E402
+from jobs.core.flags import JobParser, add_common_arguments, add_version_argument  # noqa: E402
+from jobs.core.model import Outcome  # noqa: E402
+from jobs.core.runner import RunContext, run_main  # noqa: E402
 
 PROG = "secret-origin"
 

@@ -8,12 +8,16 @@ instant; the catalog model, the settings and the vendor SDKs load after that, wh
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from jobs.core import signals
 
-from jobs.core.flags import (
+signals.install()  # first: a SIGTERM during the imports below only sets the interrupt flag
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Final  # noqa: E402
+
+from jobs.core.flags import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
     JobParser,

@@ -43,9 +43,10 @@ from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import AkvListing, AkvValue, KvRead
 from jobs.core.pool import map_bounded
+from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
 from jobs.core.runner import RunContext, process_entries
-from jobs.core.session import login_or_fail_all, open_vault
-from jobs.core.settings import AzureSettings, load_settings
+from jobs.core.session import open_vault
+from jobs.core.settings import AzureSettings, VaultSettings, load_all_settings, load_settings
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.azure_kv import AzureKeyVaultClient
@@ -72,22 +73,30 @@ class Observed:
     warnings: tuple[str, ...] = ()
 
 
-def open_akv(ctx: Context) -> tuple[AzureKeyVaultClient | None, tuple[str, ...]]:
-    """The Key Vault client, or None when this run needs none. Missing settings are a bad invocation
-    when external entries are selected; otherwise only the anti-pattern check is lost (a warning)."""
-    config = ctx.catalog.azure_key_vault
-    if config is None:
-        return None, ()
+def load_run_settings(ctx: Context) -> tuple[VaultSettings, AzureSettings | None, tuple[str, ...]]:
+    """Every setting the run needs, read at once so one run reports every missing one. Key Vault's are
+    required when external entries are selected; otherwise missing ones only lose the anti-pattern
+    check (a warning)."""
+    if ctx.catalog.azure_key_vault is None:
+        return load_settings(VaultSettings), None, ()
+    if any(e.origin is Origin.EXTERNAL for e in ctx.entries):
+        vault, azure = load_all_settings(VaultSettings, AzureSettings)
+        return vault, azure, ()
+    vault = load_settings(VaultSettings)
     try:
-        settings = load_settings(AzureSettings)
-        from jobs.core.clients.azure_kv import AzureKeyVaultClient
-
-        client = AzureKeyVaultClient(config.url, settings, ctx.retry, concurrency=ctx.options.concurrency)
+        return vault, load_settings(AzureSettings), ()
     except ConfigError as exc:
-        if any(e.origin is Origin.EXTERNAL for e in ctx.entries):
-            raise
-        return None, (f"anti-pattern check skipped: {exc}",)
-    return client, ()
+        return vault, None, (f"anti-pattern check skipped: {exc}",)
+
+
+def open_akv(ctx: Context, settings: AzureSettings | None) -> AzureKeyVaultClient | None:
+    """The Key Vault client, or None when this run needs none."""
+    config = ctx.catalog.azure_key_vault
+    if config is None or settings is None:
+        return None
+    from jobs.core.clients.azure_kv import AzureKeyVaultClient
+
+    return AzureKeyVaultClient(config.url, settings, ctx.retry, concurrency=ctx.options.concurrency)
 
 
 def list_akv(ctx: Context, akv: AzureKeyVaultClient | None) -> tuple[Listing, tuple[str, ...]]:
@@ -261,7 +270,7 @@ class Bootstrap:
 
 def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None) -> RunReport:
     """The run, with the clients `execute` built (and closes)."""
-    refused = login_or_fail_all(ctx, ctx.entries, vault)
+    refused = vault_or_fail_all(ctx, ctx.entries, vault)
     if refused is not None:
         return refused
     listing, listed_warnings = list_akv(ctx, akv)
@@ -279,8 +288,10 @@ def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None)
 
 
 def execute(ctx: Context) -> RunReport:
-    vault = open_vault(ctx.retry, connections=ctx.options.concurrency)
-    akv, warnings = open_akv(ctx)
+    vault_settings, azure_settings, warnings = load_run_settings(ctx)
+    warnings += plain_http_warnings(Vault=vault_settings.addr)
+    vault = open_vault(ctx.retry, vault_settings, connections=ctx.options.concurrency)
+    akv = open_akv(ctx, azure_settings)
     try:
         report = bootstrap(ctx, vault, akv)
     finally:

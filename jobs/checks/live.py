@@ -26,8 +26,10 @@ from jobs.core.catalog import Catalog, SecretEntry
 from jobs.core.errors import ClientError
 from jobs.core.model import Action, CommandOutput, EntryResult, RunReport
 from jobs.core.observed import KvRead
+from jobs.core.preflight import check_vault, vault_or_fail_all
 from jobs.core.runner import RunContext, process_entries
-from jobs.core.session import login_error, login_or_fail_all, open_vault
+from jobs.core.session import open_vault
+from jobs.core.settings import KubeSettings, VaultSettings, load_all_settings
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.kube import KubeClient
@@ -93,12 +95,16 @@ def _smoke(ctx: RunContext[SmokeOptions]) -> RunReport:
         for e in ctx.entries
         if e not in entries
     ]
-    vault = open_vault(ctx.retry)
+    if ctx.options.consumers:
+        vault_settings, _ = load_all_settings(VaultSettings, KubeSettings)
+    else:
+        (vault_settings,) = load_all_settings(VaultSettings)
+    vault = open_vault(ctx.retry, vault_settings)
     from jobs.core.clients.kube import KubeClient
 
     kube = KubeClient(retry=ctx.retry, field_manager="secret-origin") if ctx.options.consumers else None
     try:
-        refused = login_or_fail_all(ctx, ctx.entries, vault)
+        refused = vault_or_fail_all(ctx, ctx.entries, vault)
         if refused is not None:
             return refused
         report = process_entries(ctx, entries, Smoke(ctx.catalog, vault, kube, known).check_entry)
@@ -114,7 +120,11 @@ def audit(ctx: RunContext[AuditOptions]) -> CommandOutput:
     catalog = ctx.catalog
     known = Known.of(catalog, ctx.options.placeholder_patterns)
     vault = open_vault(ctx.retry)
-    refused = login_error(vault)
+    refused: ClientError | None = None
+    try:
+        check_vault(vault, catalog.vault.kv_mount)
+    except ClientError as exc:
+        refused = exc
     observed: dict[str, KvRead | ClientError] = {}
     for entry in ctx.entries:
         if refused is not None:

@@ -30,7 +30,17 @@ class Transient(ClientError):
 
 
 class Unreachable(Transient):
-    """No answer at all: connection refused, DNS failure, timeout."""
+    """No answer at all: connection refused, DNS failure, TLS handshake, timeout. `cause` says which
+    in a few words ("connection refused")."""
+
+    def __init__(self, system: str, message: str, cause: str = "") -> None:
+        super().__init__(system, message)
+        self.cause = cause
+
+
+class Unavailable(Unreachable):
+    """The system was given up on for this run (the circuit breaker opened after consecutive transport
+    failures): not tried, not retried; every entry that needs it fails with this one shared reason."""
 
 
 class Sealed(ClientError):
@@ -94,6 +104,70 @@ def from_status(
         return Transient(system, f"{what}: server busy or failing ({label}){hint}", retry_after)
     kind, words = _BY_STATUS.get(status, (Permanent, "rejected"))
     return kind(system, f"{what}: {words} ({label}){hint}")
+
+
+_CAUSES: Final = (
+    # (words found in the exception chain, lower-cased) -> the cause as a message names it
+    (
+        ("wrong version number", "wrong_version_number", "http request to an https server"),
+        "TLS handshake failed (is the scheme right? http:// vs https://)",
+    ),
+    (
+        ("certificate verify failed", "certificate_verify_failed", "self-signed", "self signed"),
+        "TLS handshake failed: certificate not trusted (set the CA bundle)",
+    ),
+    (("sslerror", "ssl:", "tls", "handshake"), "TLS handshake failed"),
+    (
+        (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "nameresolutionerror",
+            "getaddrinfo failed",
+            "no address associated",
+        ),
+        "name resolution failed",
+    ),
+    (("connection refused", "errno 111", "newconnectionerror"), "connection refused"),
+    (("timed out", "timeout"), "timed out"),
+    (
+        ("connection reset", "remotedisconnected", "connection aborted", "broken pipe"),
+        "connection dropped by the server",
+    ),
+)
+
+
+def _chain_text(exc: BaseException) -> str:
+    parts: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo and len(parts) < 20:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__} {current}")
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+    return " ".join(parts).lower()
+
+
+def transport_cause(exc: BaseException) -> str:
+    """Why a request got no answer, in a few words (refused, name resolution, TLS, timed out), read
+    from the library's exception chain; never the library's own text, which may be long."""
+    text = _chain_text(exc)
+    for needles, cause in _CAUSES:
+        if any(needle in text for needle in needles):
+            return cause
+    return f"cannot connect ({type(exc).__name__})"
+
+
+def unreachable(system: str, what: str, target: str, exc: BaseException) -> Unreachable:
+    """The error for a request that got no answer: names the target and the cause."""
+    cause = transport_cause(exc)
+    return Unreachable(system, f"{what}: {target} unreachable: {cause}", cause)
 
 
 def failure_reason(exc: BaseException) -> str:

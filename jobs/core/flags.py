@@ -102,6 +102,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop retrying and starting entries after this long (below the Job's activeDeadlineSeconds)",
     )
+    parser.add_argument(
+        "--request-timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="timeout of each request to Vault, Keycloak, Key Vault or Kubernetes (default 10 s; 15 s for "
+        "Key Vault); a system that fails 3 times in a row is not contacted again in this run",
+    )
 
 
 def log_format_of(argv: Sequence[str] | None) -> str:

@@ -126,3 +126,13 @@ class ExternalSecretState:
     @property
     def force_sync(self) -> str | None:
         return self.annotations.get(FORCE_SYNC)
+
+
+@dataclass(frozen=True)
+class VaultMount:
+    """A secrets engine mount as Vault describes it: `path` without slashes, `type` ("kv", "transit"),
+    and for kv its `version` ("1" or "2")."""
+
+    path: str
+    type: str
+    version: str = ""

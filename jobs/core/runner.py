@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Generic, TypeVar
 
+from jobs.core import signals
 from jobs.core.catalog import MAX_PRINTED_PROBLEMS, Catalog, CatalogError, SecretEntry, load_catalog
-from jobs.core.errors import ConfigError, Sealed, failure_reason
+from jobs.core.errors import ConfigError, Sealed, Unavailable, failure_reason
 from jobs.core.flags import CATALOG_ENV, bad_invocation
 from jobs.core.logs import redact, setup_logging
 from jobs.core.model import (
@@ -114,7 +113,8 @@ def process_entries(
             result = handle(entry)
         except Exception as exc:  # noqa: BLE001 - the entry boundary: record, go on
             reason = failure_reason(exc)
-            log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
+            if not isinstance(exc, Unavailable):  # the breaker logged that reason once, when it opened
+                log.error("entry failed", extra={"entry": entry.name, "error": reason})  # noqa: TRY400
             result = EntryResult(entry.name, Action.FAILED, reason)
             if isinstance(exc, Sealed):  # it will not unseal itself: one message, no more attempts
                 sealed.set()
@@ -129,20 +129,13 @@ def process_entries(
 def fail_all(
     ctx: RunContext[Any], entries: Sequence[SecretEntry], exc: BaseException, warnings: Iterable[str] = ()
 ) -> RunReport:
-    """A run-level failure (e.g. Vault login refused): every entry fails with the same reason."""
+    """A run-level failure (e.g. Vault login refused): every entry fails with the same reason. A
+    sealed Vault also stops the run (`stopped_by: sealed`), as it does when an entry meets it."""
     reason = failure_reason(exc)
     log.error("run failed before processing entries", extra={"error": reason})
-    return ctx.report((EntryResult(e.name, Action.FAILED, reason) for e in entries), warnings=warnings)
-
-
-def _install_sigterm(interrupt: threading.Event) -> None:
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if not interrupt.is_set():
-            log.warning("SIGTERM received: finishing the entries in flight, starting no new ones")
-        interrupt.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
+    results = (EntryResult(e.name, Action.FAILED, reason) for e in entries)
+    stopped_by = StopReason.SEALED if isinstance(exc, Sealed) else None
+    return ctx.report(results, stopped_by=stopped_by, warnings=warnings)
 
 
 def no_options(args: argparse.Namespace) -> None:
@@ -151,12 +144,20 @@ def no_options(args: argparse.Namespace) -> None:
 
 
 def _entries(
-    catalog: Catalog, only: Sequence[str], select: Callable[[Catalog], tuple[SecretEntry, ...]] | None
+    job: str,
+    catalog: Catalog,
+    only: Sequence[str],
+    select: Callable[[Catalog], tuple[SecretEntry, ...]] | None,
 ) -> tuple[SecretEntry, ...]:
     unknown = sorted(set(only) - {e.name for e in catalog.secrets})
     if unknown:
         raise ConfigError(f"--only names not in {catalog.path}: {', '.join(unknown)}")
     selected = select(catalog) if select else catalog.secrets
+    handled = {e.name for e in selected}
+    foreign = [e for e in catalog.secrets if e.name in set(only) and e.name not in handled]
+    if foreign:
+        kinds = ", ".join(f"{e.name} (origin {e.origin.value})" for e in foreign)
+        raise ConfigError(f"--only names entries {job} does not handle: {kinds}")
     return tuple(e for e in selected if not only or e.name in set(only))
 
 
@@ -188,10 +189,10 @@ def run_main(
     catalog = _load(parser.prog, args, log_format)
     if isinstance(catalog, int):
         return catalog
-    interrupt = threading.Event()
+    interrupt = signals.install()
     deadline = Deadline(args.deadline)
     try:
-        entries = _entries(catalog, args.only, select)
+        entries = _entries(job, catalog, args.only, select)
         ctx = RunContext(
             job=job,
             options=options(args),
@@ -201,9 +202,8 @@ def run_main(
             dry_run=bool(args.dry_run),
             deadline=deadline,
             interrupt=interrupt,
-            retry=RetryPolicy(deadline=deadline, interrupt=interrupt),
+            retry=RetryPolicy(deadline=deadline, interrupt=interrupt, request_timeout=args.request_timeout),
         )
-        _install_sigterm(interrupt)
         outcome = execute(ctx)
     except ConfigError as exc:
         return bad_invocation(parser.prog, log_format, f"{parser.prog}: error: {redact(str(exc))}")

@@ -4,7 +4,7 @@ is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.core.catalog import SecretEntry
@@ -22,10 +22,13 @@ class LogsIn(Protocol):
     def login(self) -> None: ...
 
 
-def open_vault(retry: RetryPolicy, connections: int = 10) -> VaultClient:
-    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials);
+def open_vault(
+    retry: RetryPolicy, settings: VaultSettings | None = None, connections: int = 10
+) -> VaultClient:
+    """The Vault client, configured from VAULT_* (docs/design.md#settings-and-credentials); pass the
+    settings when the entrypoint loaded them together with the other systems' (`load_all_settings`);
     `connections`: at least the threads that share it."""
-    settings = load_settings(VaultSettings)  # a settings error exits 2 before hvac is imported
+    settings = settings or load_settings(VaultSettings)  # a settings error exits 2 before hvac is imported
     from jobs.core.clients.vault import VaultClient
 
     return VaultClient(settings, retry, connections=connections)
@@ -42,8 +45,8 @@ def login_error(*clients: LogsIn) -> ClientError | None:
 
 
 def login_or_fail_all(
-    ctx: RunContext[Any], entries: Sequence[SecretEntry], *clients: LogsIn
+    ctx: RunContext[Any], entries: Sequence[SecretEntry], *clients: LogsIn, warnings: Iterable[str] = ()
 ) -> RunReport | None:
     """None when every login succeeded; else the report in which every entry failed with the reason."""
     error = login_error(*clients)
-    return None if error is None else fail_all(ctx, entries, error)
+    return None if error is None else fail_all(ctx, entries, error, warnings)

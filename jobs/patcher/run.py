@@ -23,10 +23,11 @@ from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
+from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
 from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_or_fail_all, open_vault
-from jobs.core.settings import KeycloakSettings, load_settings
+from jobs.core.settings import KeycloakSettings, KubeSettings, VaultSettings, load_all_settings
 from jobs.patcher.decide import (
     ConsumerOutcome,
     ConsumerPlan,
@@ -150,11 +151,19 @@ class Patcher:
         if rotation.rotate:
             rotated = self.rotation.run(entry.name, client, rotation, forced)
             secret, rotated_because = rotated.secret, rotated.reason if rotated.regenerated else None
+            if not rotated.regenerated:  # waited for, or found done by, a concurrent run: Vault again
+                before = self.vault.read(self.target.mount, entry.name)
         else:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
-            secret = self.keycloak.client_secret(client)
+            secret = self.current_secret(client, fresh=bool(wanted) or forced)
         return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
+
+    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool) -> str:
+        """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
+        secret the clients search listed predates the record, and a concurrent run may have rotated
+        it in between — its record says "done" while the listed secret is already dead."""
+        return self.keycloak.read_client_secret(client) if fresh else self.keycloak.client_secret(client)
 
     def observe_again(self, client: KeycloakClientInfo, seen: Seen) -> Seen:
         """After a lost CAS race: Vault again, and Keycloak again — the winner may be a concurrent run
@@ -261,20 +270,29 @@ def execute(ctx: Context) -> RunReport:
     config = ctx.catalog.keycloak
     if config is None:  # pragma: no cover - the catalog requires it with service-generated entries
         raise ConfigError(f"{ctx.catalog.path}: no top-level `keycloak`")
-    keycloak_settings = load_settings(KeycloakSettings)
-    vault = open_vault(ctx.retry)
+    needs_kube = any(entry.consumers for entry in entries)
+    if needs_kube:
+        vault_settings, keycloak_settings, _ = load_all_settings(
+            VaultSettings, KeycloakSettings, KubeSettings
+        )
+    else:
+        vault_settings, keycloak_settings = load_all_settings(VaultSettings, KeycloakSettings)
+    warnings = plain_http_warnings(Vault=vault_settings.addr, Keycloak=config.url)
+    vault = open_vault(ctx.retry, vault_settings)
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.kube import KubeClient, load_configuration
 
-    kube = KubeClient(load_configuration(), ctx.retry) if any(entry.consumers for entry in entries) else None
+    kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     try:
-        refused = login_or_fail_all(ctx, entries, keycloak, vault)
+        refused = vault_or_fail_all(ctx, entries, vault, warnings) or login_or_fail_all(
+            ctx, entries, keycloak, warnings=warnings
+        )
         if refused is not None:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry)
-        report = process_entries(ctx, entries, patcher.handle)
+        report = process_entries(ctx, entries, patcher.handle, warnings)
         return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:
         keycloak.close()

@@ -15,10 +15,19 @@ import pytest
 from emulators.azure import AzureEmulator
 from jobs.core.clients import azure_kv
 from jobs.core.clients.azure_kv import AzureKeyVaultClient
-from jobs.core.errors import ClientError, ConfigError, NotFound, PermissionDenied, Transient, Unauthorized
+from jobs.core.errors import (
+    ClientError,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    Transient,
+    Unauthorized,
+    Unavailable,
+)
 from jobs.core.observed import AkvValue
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import AzureSettings
+from lab.openbao import free_port
 
 Make = Callable[..., AzureKeyVaultClient]
 
@@ -225,6 +234,21 @@ def test_no_library_exception_type_escapes_the_module() -> None:
             target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             raised.add(target.id if isinstance(target, ast.Name) else ast.unparse(target))
     assert raised <= ours | {"error"}, raised
+
+
+def test_a_closed_key_vault_port_opens_the_breaker(make: Make) -> None:
+    closed = f"https://127.0.0.1:{free_port()}"
+    settings = AzureSettings()  # type: ignore[call-arg]
+    client = AzureKeyVaultClient(closed, settings, RetryPolicy(initial_wait=0.01))
+    try:
+        with pytest.raises(Unavailable, match=f"Azure Key Vault at {closed} unavailable: connection refused"):
+            client.list_secrets()
+        started = time.monotonic()
+        outcome = client.fetch_values([f"s{i}" for i in range(50)])
+        assert time.monotonic() - started < 1.0
+        assert {type(v) for v in outcome.values()} == {Unavailable}
+    finally:
+        client.close()
 
 
 def test_a_challenge_naming_another_resource_never_gets_a_token_for_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from emulators.kube import KubeEmulator
 from jobs.core.clients.vault import VaultClient
 from jobs.core.errors import Conflict, Permanent, PermissionDenied, Sealed, Unauthorized, Unreachable
+from jobs.core.observed import VaultMount
 from jobs.core.retry import Deadline, RetryPolicy
 from jobs.core.settings import VaultSettings
 from lab.kube_auth import KubeAuth, configure_kubernetes_auth
@@ -144,7 +146,7 @@ def test_unreachable_vault_is_retried_within_the_deadline() -> None:
     addr = f"http://127.0.0.1:{free_port()}"
     settings = VaultSettings.model_validate({"VAULT_ADDR": addr, "VAULT_TOKEN": "t-unused"})
     client = VaultClient(settings, retry=RetryPolicy(deadline=Deadline(1.5), initial_wait=0.1), timeout=1)
-    with pytest.raises(Unreachable, match="cannot connect"):
+    with pytest.raises(Unreachable, match=rf"Vault at {re.escape(addr)} un.*: connection refused"):
         client.read("secret", "x")
 
 
@@ -254,3 +256,28 @@ def test_create_only_policy_meeting_a_key_created_meanwhile_is_a_conflict(
     assert client.read(kv_mount, "seed").value("value") == "seed-real-9c1"
     with pytest.raises(PermissionDenied):  # a denial on an absent key stays a denial
         seeder.write(kv_mount, "elsewhere", {"value": "seed-placeholder-7f3"}, cas=0)
+
+
+# -- the pre-flight: what the mount is, and whether the token works -----------------------------------------
+def test_the_mount_probe_tells_kv2_kv1_other_engines_and_missing_apart(
+    openbao: OpenBao, kv_mount: str
+) -> None:
+    suffix = kv_mount.removeprefix("kv-")
+    openbao.cli("secrets", "enable", f"-path=old-{suffix}", "-version=1", "kv")
+    openbao.cli("secrets", "enable", f"-path=tr-{suffix}", "transit")
+    openbao.write_policy(f"one-key-{suffix}", f'path "{kv_mount}/data/app" {{ capabilities = ["read"] }}')
+    scoped = vault(openbao.addr, openbao.token_with_policies(f"one-key-{suffix}"))
+    root = vault(openbao.addr, openbao.root_token)
+    assert root.mount(kv_mount) == VaultMount(kv_mount, "kv", "2")
+    assert scoped.mount(kv_mount) == VaultMount(kv_mount, "kv", "2")  # access to one path is enough
+    assert root.mount(f"old-{suffix}") == VaultMount(f"old-{suffix}", "kv", "1")
+    found = root.mount(f"tr-{suffix}")
+    assert found is not None and found.type == "transit"
+    assert root.mount(f"missing-{suffix}") is None
+    assert scoped.mount(f"old-{suffix}") is None  # 403: no access, same as missing
+
+
+def test_the_token_check_says_a_dead_token_is_dead(openbao: OpenBao) -> None:
+    vault(openbao.addr, openbao.root_token).check_token()
+    with pytest.raises(Unauthorized, match="invalid, revoked or expired"):
+        vault(openbao.addr, "s.not-a-real-token").check_token()

@@ -8,6 +8,7 @@ holds by the end of the same run — or the run exited non-zero.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -61,7 +62,9 @@ def consumer_is_current(stack: ClientPatcherStack) -> bool:
 
 
 def assert_synced(stack: ClientPatcherStack, version: int) -> None:
-    assert stack.vault_state(APP.name)[:2] == (version, stack.keycloak_secret(APP))
+    """Vault's current version is `version` and holds Keycloak's secret (compared, never shown)."""
+    held_version, held = stack.vault_state(APP.name)[:2]
+    assert (held_version, held == stack.keycloak_secret(APP)) == (version, True)
     assert consumer_is_current(stack)
 
 
@@ -165,6 +168,7 @@ def test_two_concurrent_rotations_regenerate_once(openbao: OpenBao, kv_mount: st
     ):
         env = stack.env(VAULT_ADDR=slow.addr)
         command = stack.command("--log-format", "json")
+        listed = stack.keycloak_secret(APP)
         runs = [
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(3)
@@ -172,8 +176,37 @@ def test_two_concurrent_rotations_regenerate_once(openbao: OpenBao, kv_mount: st
         outputs = [r.communicate(timeout=180) for r in runs]
         assert [r.returncode for r in runs] == [0, 0, 0], [err[-1500:] for _, err in outputs]
         assert regenerations(stack) == 1
+        # exactly one version, holding the rotated secret: never the dead one first, never a duplicate
         assert_synced(stack, 1)
+        rotated = stack.vault_state(APP.name)[1] != listed
+        assert rotated
         assert stack.keycloak.client_attributes(APP.realm, APP.client_id)[ATTR_RUN_ID] == "r1"
+
+
+def test_a_rotation_done_by_a_concurrent_run_while_reading_vault_syncs_the_rotated_secret(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path, proxy: VaultProxy
+) -> None:
+    """The run lists the client (with its secret), then a concurrent run rotates for the same runId
+    and records it while this run reads Vault: the record says "done", and the secret listed before
+    is dead — the run writes the rotated secret, never the one it listed."""
+    with start(openbao, kv_mount, tmp_path) as stack:
+        held = proxy.add(Rule(Action.HANG, "GET", DATA_WRITE, count=1, hang_seconds=2))
+        command = stack.command("--summary", "full")
+        env = stack.env(VAULT_ADDR=proxy.addr)
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as job:
+            deadline = time.monotonic() + 60
+            while held.fired == 0 and job.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert held.fired == 1
+            stack.keycloak.set_secret(APP.realm, APP.client_id, "rotated-by-a-concurrent-run-0001")
+            stack.keycloak.set_client_attributes(APP.realm, APP.client_id, {ATTR_RUN_ID: "r1"})
+            out, err = job.communicate(timeout=120)
+        assert_no_secret_in(out + err, stack.secret_values())
+        entry = read_summary(out)["entries"][0]
+        assert (job.returncode, entry["action"], regenerations(stack)) == (0, "written", 0), err[-1500:]
+        assert_synced(stack, 1)
 
 
 def test_delete_and_recreate_never_repeats_a_force_sync_value_nor_a_rotation(
@@ -236,5 +269,5 @@ def test_a_sealed_vault_stops_the_run_with_one_message(
         code, entry = run(stack, proxy)
         assert (code, entry["action"]) == (1, "failed")
         assert "Vault is sealed" in entry["reason"]
-        assert proxy.count("GET", "/v1/") == 1  # not retried
+        assert proxy.count("GET", f"/v1/{kv_mount}/data/") == 1  # not retried (pre-flight aside)
         assert httpx.get(f"{openbao.addr}/v1/sys/health").status_code == 200

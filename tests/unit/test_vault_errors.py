@@ -37,7 +37,9 @@ def test_vault_answers_are_classified_by_what_vault_said(exc: Exception, kind: t
 
 
 def test_a_503_carries_the_retry_after_it_was_answered_with() -> None:
-    error = translate(hvac.exceptions.VaultDown(errors=["service unavailable"]), "read", "kv/data/k", 3.0)
+    error = translate(
+        hvac.exceptions.VaultDown(errors=["service unavailable"]), "read", "kv/data/k", retry_after=3.0
+    )
     assert isinstance(error, Transient) and error.retry_after == 3.0
 
 

@@ -28,6 +28,8 @@ from jobs.core.errors import (
     Unauthorized,
     Unreachable,
     from_status,
+    is_transient_status,
+    unreachable,
 )
 from jobs.core.logs import redact
 from jobs.core.retry import parse_retry_after
@@ -47,6 +49,10 @@ def _retry_after(exc: HttpResponseError) -> float | None:
         if seconds is not None:
             return seconds
     return None
+
+
+def _status(exc: HttpResponseError) -> int:
+    return int(getattr(exc.response, "status_code", None) or exc.status_code or 0)
 
 
 def _service_code(exc: HttpResponseError) -> str:
@@ -76,6 +82,12 @@ def translate(exc: BaseException, operation: str) -> ClientError:
     what = operation
     if isinstance(exc, ClientError):
         return exc
+    if isinstance(exc, ClientAuthenticationError) and is_transient_status(_status(exc)):
+        # Entra's token endpoint throttled or failing: our RetryPolicy waits (interruptibly, within
+        # the deadline) for its Retry-After, which azure-core's own retry would sleep through.
+        return from_status(
+            SYSTEM, _status(exc), f"{what}: Entra token request", retry_after=_retry_after(exc)
+        )
     if isinstance(exc, ClientAuthenticationError):
         # 401 from Key Vault for a token the SDK still believed valid, or an Entra error on the token POST.
         return Unauthorized(SYSTEM, f"{what}: {_auth_detail(exc)}")
@@ -92,7 +104,7 @@ def translate(exc: BaseException, operation: str) -> ClientError:
     if isinstance(exc, ServiceRequestError) and "SSL" in str(exc):
         return Unreachable(SYSTEM, f"{what}: TLS verification failed (is REQUESTS_CA_BUNDLE the vault's CA?)")
     if isinstance(exc, ServiceRequestError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})")
+        return unreachable(SYSTEM, what, "Azure Key Vault", exc)
     if isinstance(exc, ServiceResponseError):
         return Transient(SYSTEM, f"{what}: no complete response ({type(exc).__name__})")
     if isinstance(exc, ValueError) and "challenge resource" in str(exc):

@@ -15,8 +15,8 @@
   everything goes through our one `RetryPolicy`, which honours `Retry-After`; a 429 also pauses *all*
   workers until the Retry-After has passed, so a throttled vault is not hammered by the other threads.
   Two stacked policies would multiply (azure-core's default is up to 10 tries with backoff up to 120 s,
-  times ours). The credential's token POST keeps a small azure-core retry budget (2 retries, 10 s cap):
-  it runs inside the SDK's challenge policy, where our policy cannot reach it separately.
+  times ours). The credential's token POST has no azure-core retry either: a throttled or failing
+  Entra answer surfaces from the Key Vault call as `Transient` and our policy waits, interruptibly.
 - Timeouts: every Key Vault request passes azure-core's per-operation `connection_timeout` and
   `read_timeout`, capped by the run's `--deadline` at each attempt, so a hanging vault cannot hold the
   run past it. The token POST keeps the credential's fixed timeout (the challenge policy passes no
@@ -51,7 +51,7 @@ from jobs.core.errors import (
 )
 from jobs.core.logs import register_secret
 from jobs.core.observed import AkvListing, AkvSecretInfo, AkvValue
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class AzureKeyVaultClient:
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
+        self._breaker = Breaker(SYSTEM, f"Azure Key Vault at {vault_url.rstrip('/')}")
         self._pause = _Pause(self._retry.interrupt)
         # azure-core's requests transport pools 10 connections per host; more workers would only queue.
         self._concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
@@ -153,8 +154,9 @@ class AzureKeyVaultClient:
             "tenant_id": settings.tenant_id,
             "client_id": settings.client_id,
             "token_file_path": str(settings.federated_token_file),
-            "retry_total": 2,
-            "retry_backoff_max": 10,
+            # No retry inside the SDK: its sleeps honour Retry-After but neither SIGTERM nor the
+            # deadline. A throttled token POST surfaces as Transient and our RetryPolicy waits.
+            "retry_total": 0,
             "connection_timeout": timeout,
             "read_timeout": timeout,
         }
@@ -190,11 +192,11 @@ class AzureKeyVaultClient:
                     self._pause.extend(error.retry_after)
                 raise error from None
 
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, self._breaker)
 
     def _attempt_timeout(self) -> float:
         """The connection and read timeout of one attempt: never past the run's deadline."""
-        return self._retry.deadline.cap(self._timeout)
+        return self._retry.timeout(self._timeout)
 
     def close(self) -> None:
         for closable in (self._client, self._credential):

@@ -31,11 +31,11 @@ from jobs.core.errors import (
     NotFound,
     Permanent,
     Unauthorized,
-    Unreachable,
     is_transient_status,
+    unreachable,
 )
 from jobs.core.logs import register_secret
-from jobs.core.retry import RetryPolicy
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import KeycloakSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class KeycloakSession:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self.target = f"Keycloak at {self._base}"
+        self._breaker = Breaker(SYSTEM, self.target)
         self._auth_realm = auth_realm
         self._settings = settings
         self._retry = retry or RetryPolicy()
@@ -151,12 +153,10 @@ class KeycloakSession:
                 content=content,
                 params=params,
                 headers=headers,
-                timeout=self._retry.deadline.cap(self._timeout),
+                timeout=self._retry.timeout(self._timeout),
             )
-        except httpx.TimeoutException:
-            raise Unreachable(SYSTEM, f"{what}: timed out") from None
         except httpx.TransportError as exc:
-            raise Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})") from None
+            raise unreachable(SYSTEM, what, self.target, exc) from None
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
             raise Permanent(SYSTEM, f"{what}: {type(exc).__name__}") from None
 
@@ -179,7 +179,7 @@ class KeycloakSession:
                 raise status_error(response, what)
             return response
 
-        response = self._retry.call(attempt)
+        response = self._retry.call(attempt, self._breaker)
         if response.status_code == 404:
             raise NotFound(
                 SYSTEM, f"{what}: auth realm {self._auth_realm!r} does not exist ({oauth_detail(response)})"
@@ -302,11 +302,11 @@ class KeycloakSession:
             return response
 
         token = self._access_token()
-        response = self._retry.call(lambda: attempt(token))
+        response = self._retry.call(lambda: attempt(token), self._breaker)
         if response.status_code == 401:
             log.info("Keycloak answered 401; renewing the token once", extra={"path": path})
             token = self._access_token(stale=token)
-            response = self._retry.call(lambda: attempt(token))
+            response = self._retry.call(lambda: attempt(token), self._breaker)
         if response.status_code >= 300:
             raise status_error(response, what, roles_needed(self._auth_realm, path))
         try:

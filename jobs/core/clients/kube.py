@@ -36,13 +36,14 @@ from jobs.core.errors import (
     ConfigError,
     NotFound,
     Permanent,
-    Unreachable,
     from_status,
+    unreachable,
 )
 from jobs.core.eso import ESO_GROUP
 from jobs.core.logs import register_secret
 from jobs.core.observed import FORCE_SYNC, ExternalSecretState
-from jobs.core.retry import RetryPolicy, parse_retry_after
+from jobs.core.retry import Breaker, RetryPolicy, parse_retry_after
+from jobs.core.settings import KubeSettings, load_settings
 
 log = logging.getLogger(__name__)
 SYSTEM: Final = "kubernetes"
@@ -65,7 +66,7 @@ def _retry_after(exc: ApiException) -> float | None:
     return parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
 
 
-def _translate(exc: Exception, what: str) -> ClientError:
+def _translate(exc: Exception, what: str, target: str = "the Kubernetes API") -> ClientError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         body = _status_body(exc)
@@ -77,10 +78,8 @@ def _translate(exc: Exception, what: str) -> ClientError:
             label = f"{status} {reason}".strip() + (f": {message}" if message else "")
             return NotFound(SYSTEM, f"{what}: API not served ({label})")
         return from_status(SYSTEM, status, what, message, reason=reason, retry_after=_retry_after(exc))
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return Unreachable(SYSTEM, f"{what}: timed out")
     if isinstance(exc, urllib3.exceptions.HTTPError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect ({type(exc).__name__})")
+        return unreachable(SYSTEM, what, target, exc)
     return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
 
 
@@ -91,6 +90,7 @@ def load_configuration() -> kubernetes.client.Configuration:
         kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         log.debug("Kubernetes: in-cluster service account")
     except ConfigException as in_cluster:
+        load_settings(KubeSettings)  # names a KUBECONFIG file that does not exist (the library skips it)
         try:
             # KUBECONFIG is read here, not at import time as the library's default does.
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -161,6 +161,8 @@ class KubeClient:
         field_manager: str = "client-patcher",
     ) -> None:
         configuration = configuration or load_configuration()
+        self.target = f"the Kubernetes API at {configuration.host}"
+        self._breaker = Breaker(SYSTEM, self.target)
         self._api = kubernetes.client.ApiClient(configuration)
         _use_client_cert_context(self._api, configuration)
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
@@ -183,11 +185,11 @@ class KubeClient:
     def _call(self, what: str, fn: Callable[[float], T]) -> T:
         def attempt() -> T:
             try:
-                return fn(self._retry.deadline.cap(self._timeout))
+                return fn(self._retry.timeout(self._timeout))
             except (ApiException, urllib3.exceptions.HTTPError) as exc:
-                raise _translate(exc, what) from None
+                raise _translate(exc, what, self.target) from None
 
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, self._breaker)
 
     # -- discovery ---------------------------------------------------------------------------------
     def external_secret_version(self) -> str:

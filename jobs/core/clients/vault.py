@@ -4,7 +4,7 @@ One read (`GET data`) gives value, version and custom_metadata together; a write
 check-and-set data write followed by a custom_metadata write (data first, so a refused CAS never
 stamps our metadata on somebody else's value). Every value read or written is registered with the
 log redaction filter before anything could print it. Each request's timeout is capped by the run's
-`--deadline` when it is sent (`_DeadlineSession`), so a hanging Vault cannot hold the run past it.
+`--deadline` when it is sent (`DeadlineSession`), so a hanging Vault cannot hold the run past it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from typing import Any, Final, TypeVar
 import hvac
 import hvac.exceptions
 import requests
-from requests.adapters import HTTPAdapter
 
 from jobs.core import metadata as md
 from jobs.core.clients.vault_errors import SYSTEM, translate
+from jobs.core.clients.vault_session import DeadlineSession
 from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized
 from jobs.core.logs import register_secret, register_secrets
-from jobs.core.observed import KvMetadata, KvRead
-from jobs.core.retry import RetryPolicy, parse_retry_after
+from jobs.core.observed import KvMetadata, KvRead, VaultMount
+from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import VaultSettings
 
 log = logging.getLogger(__name__)
@@ -33,29 +33,6 @@ T = TypeVar("T")
 _METADATA_ATTEMPTS: Final = 3  # metadata read-then-write rounds before a concurrent writer wins
 # Re-login this long before a Kubernetes-auth token's lease ends.
 _RELOGIN_MARGIN: Final = 0.1
-
-
-class _DeadlineSession(requests.Session):
-    """The session hvac sends every request through (hvac's public `session=` option). hvac passes one
-    fixed timeout per client; `send` replaces it with this attempt's timeout, capped by the deadline."""
-
-    def __init__(self, timeout: Callable[[], float]) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self._local = threading.local()
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = self._timeout()
-        self._local.retry_after = None
-        response = super().send(request, **kwargs)
-        self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return response
-
-    @property
-    def retry_after(self) -> float | None:
-        """The last answer's Retry-After on this thread (hvac's errors do not carry headers)."""
-        value: float | None = getattr(self._local, "retry_after", None)
-        return value
 
 
 class VaultClient:
@@ -75,13 +52,11 @@ class VaultClient:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._clock = clock
+        self.target = f"Vault at {settings.addr}"
+        self._breaker = Breaker(SYSTEM, self.target)
         verify: bool | str = str(settings.cacert) if settings.cacert else True
-        session = _DeadlineSession(lambda: self._retry.deadline.cap(self._timeout))
+        session = DeadlineSession(lambda: self._retry.timeout(self._timeout), verify, connections)
         self._session = session
-        session.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
         self._client = hvac.Client(
             url=settings.addr,
             verify=verify,
@@ -125,14 +100,14 @@ class VaultClient:
                 )
                 return result
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                error = translate(exc, "login", path)
+                error = translate(exc, "login", path, self.target)
                 if isinstance(error, PermissionDenied):
                     error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
                 elif isinstance(error, Permanent):
                     error = Permanent(SYSTEM, f"Kubernetes auth login as role {role!r} rejected ({error})")
                 raise error from None
 
-        auth = self._retry.call(attempt)["auth"]
+        auth = self._retry.call(attempt, self._breaker)["auth"]
         token = str(auth["client_token"])
         register_secret(token)
         self._client.token = token
@@ -167,11 +142,11 @@ class VaultClient:
             try:
                 return fn()
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                raise translate(exc, operation, path, self._session.retry_after) from None
+                raise translate(exc, operation, path, self.target, self._session.retry_after) from None
 
         self._ensure_token()
         try:
-            return self._retry.call(attempt)
+            return self._retry.call(attempt, self._breaker)
         except PermissionDenied:
             if self._token_is_valid():
                 raise
@@ -184,7 +159,39 @@ class VaultClient:
                 raise
         log.info("Vault token expired mid-run; logging in again")
         self.login()
-        return self._retry.call(attempt)
+        return self._retry.call(attempt, self._breaker)
+
+    # -- pre-flight ------------------------------------------------------------------------------
+    def check_token(self) -> None:
+        """Prove the credential works (`lookup-self`, after a Kubernetes-auth login if none yet): a dead
+        token is one Unauthorized, reported once for the run."""
+
+        def lookup() -> None:
+            self._client.auth.token.lookup_self()
+
+        self._call("token lookup-self", "auth/token/lookup-self", lookup)
+
+    def mount(self, mount: str) -> VaultMount | None:
+        """What `mount` is (`GET sys/internal/ui/mounts/<mount>`, readable by a token with access to a
+        path in it), or None when Vault says 403/404: no such mount, or none of it is usable by us."""
+
+        def get() -> dict[str, Any] | None:
+            try:
+                body: dict[str, Any] = self._client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}")
+                return body
+            except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath):
+                return None
+
+        body = self._call("read", f"sys/internal/ui/mounts/{mount}", get)
+        if body is None:
+            return None
+        data = body.get("data") or {}
+        options = data.get("options") or {}
+        return VaultMount(
+            path=str(data.get("path") or "").strip("/"),
+            type=str(data.get("type") or ""),
+            version=str(options.get("version") or "1") if isinstance(options, dict) else "1",
+        )
 
     # -- KV v2 -----------------------------------------------------------------------------------
     def read(self, mount: str, name: str) -> KvRead:

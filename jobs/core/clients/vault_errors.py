@@ -1,6 +1,6 @@
 """Vault's answers as our error taxonomy: its sealed 503 (its own error body) against a transient one, a
-dead token's 403, a check-and-set 400 against a mount that requires `metadata_cas`
-(docs/design.md#vault-kv-v2)."""
+dead token's 403, a check-and-set 400 against a mount that requires `metadata_cas`, plain http to an
+https listener (docs/design.md#vault-kv-v2); a failure to reach it names the address and the cause."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from jobs.core.errors import (
     Sealed,
     Transient,
     Unauthorized,
-    Unreachable,
     from_status,
+    unreachable,
 )
 from jobs.core.logs import redact
 
@@ -52,14 +52,15 @@ class MetadataCasRequired(Permanent):
     """The mount requires `metadata_cas` on metadata writes (OpenBao >= 2.4 `metadata_cas_required`)."""
 
 
-def translate(exc: Exception, operation: str, path: str, retry_after: float | None = None) -> ClientError:
-    """Vault's quirks first (its sealed 503, a dead token's 403, a CAS 400), then the status table. A
-    503 without Vault's own "Vault is sealed" is an ingress or standby mid-restart: transient."""
+def translate(
+    exc: Exception, operation: str, path: str, target: str = "Vault", retry_after: float | None = None
+) -> ClientError:
+    """Vault's quirks first (its sealed 503, a dead token's 403, a CAS 400, http to https), then the
+    status table. A 503 without Vault's own "Vault is sealed" is an ingress or standby mid-restart:
+    transient. `target` names the address in an unreachable error ("Vault at https://...")."""
     what = f"{operation} {path}"
-    if isinstance(exc, requests.Timeout):
-        return Unreachable(SYSTEM, f"{what}: timed out")
-    if isinstance(exc, requests.ConnectionError):
-        return Unreachable(SYSTEM, f"{what}: cannot connect")
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return unreachable(SYSTEM, what, target, exc)
     if not isinstance(exc, hvac.exceptions.VaultError):
         return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
     status = _STATUS_OF.get(type(exc))
@@ -70,6 +71,8 @@ def translate(exc: Exception, operation: str, path: str, retry_after: float | No
         return Transient(SYSTEM, f"{what}: unavailable (503: {detail})", retry_after)
     if status == 403 and ("invalid token" in detail or "token expired" in detail):
         return Unauthorized(SYSTEM, f"{what}: token invalid or expired (403)")
+    if status == 400 and "http request to an https server" in detail.lower():
+        return unreachable(SYSTEM, what, target, exc)
     if status == 400 and "metadata check-and-set parameter required" in detail:
         return MetadataCasRequired(SYSTEM, f"{what}: the mount requires metadata_cas ({detail})")
     if status == 400 and "check-and-set" in detail:

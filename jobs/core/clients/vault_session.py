@@ -1,0 +1,43 @@
+"""The requests session hvac sends every Vault request through: each attempt's timeout capped by the
+run's `--deadline`, a connection pool sized for the threads sharing it, and the last answer's
+Retry-After per thread (hvac's errors do not carry headers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from jobs.core.retry import parse_retry_after
+
+
+class DeadlineSession(requests.Session):
+    """The session hvac sends every request through (hvac's public `session=` option). hvac passes one
+    fixed timeout per client; `send` replaces it with this attempt's timeout, capped by the deadline."""
+
+    def __init__(self, timeout: Callable[[], float], verify: bool | str, connections: int) -> None:
+        """`connections`: the HTTP connections kept for reuse, at least the threads that share the
+        session (requests' sessions are shared across threads; a too small pool reconnects)."""
+        super().__init__()
+        self._timeout = timeout
+        self._local = threading.local()
+        self.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = self._timeout()
+        self._local.retry_after = None
+        response = super().send(request, **kwargs)
+        self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return response
+
+    @property
+    def retry_after(self) -> float | None:
+        """The last answer's Retry-After on this thread (hvac's errors do not carry headers)."""
+        value: float | None = getattr(self._local, "retry_after", None)
+        return value
