@@ -18,7 +18,7 @@ from jobs.checks.eso_rules import check_manifests
 from jobs.checks.manifests import load_manifests
 from jobs.checks.rules import Finding, Level
 from jobs.checks.sarif import render_sarif
-from jobs.checks.yamlsrc import LineDict, iter_scalars, load_documents, read_text
+from jobs.checks.yamlsrc import iter_scalars, read_text
 from jobs.core.catalog import Catalog, CatalogError, load_catalog
 from jobs.core.errors import ConfigError
 from jobs.core.logs import register_secrets
@@ -70,12 +70,10 @@ def run_check(catalog: Catalog, options: CheckOptions) -> list[Finding]:
     fixtures = rules.known_fixtures(catalogs)
     register_secrets(f.value for f in fixtures)  # defence in depth: no output can carry one
     patterns = rules.placeholders(options.placeholder_patterns, builtin=options.builtin_placeholders)
-    raw = load_documents(read_text(Path(catalog.path)), catalog.path)
-    raw_catalog = raw[0] if raw and isinstance(raw[0], LineDict) else None
 
     findings: list[Finding] = []
     findings.extend(rules.check_classification(catalog))
-    findings.extend(rules.check_production_catalog(catalog, raw_catalog))
+    findings.extend(rules.check_production_catalog(catalog))
     for values in (parse_values_argument(v, catalog.environment) for v in options.values):
         text = read_text(values.path)
         scalars = list(iter_scalars(text, str(values.path)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from jobs.checks.yamlsrc import LineDict, Scalar
+from jobs.checks.yamlsrc import Scalar
 from jobs.core.catalog import Catalog, Origin
 
 
@@ -229,17 +229,15 @@ def check_classification(catalog: Catalog) -> Iterator[Finding]:
 
 
 # -- production hygiene ---------------------------------------------------------------------------
-def check_production_catalog(catalog: Catalog, raw: LineDict | None) -> Iterator[Finding]:
+def check_production_catalog(catalog: Catalog) -> Iterator[Finding]:
     """SO201, SO202: a production catalog carries no fixtures at all."""
     if not catalog.is_production:
         return
     if catalog.fixtures.enabled:
-        fixtures = raw.get("fixtures") if raw is not None else None
-        line = fixtures.line_of("enabled") if isinstance(fixtures, LineDict) else 1
         yield Finding(
             PRODUCTION_FIXTURES_ENABLED,
             catalog.path,
-            line,
+            catalog.fixtures_line,
             "`fixtures.enabled: true` in a catalog whose environment is production",
         )
     for index, entry in enumerate(catalog.secrets):

@@ -16,6 +16,8 @@ from typing import Any, Final, NoReturn
 from jobs.core.model import SummaryMode
 
 CATALOG_ENV: Final = "SECRET_CATALOG"
+# Not `..._KEY`: a variable ending in _KEY is a credential (docs/design.md#settings-and-credentials).
+CATALOG_KEY_ENV: Final = "SECRET_CATALOG_KEY_PATH"
 BAD_INVOCATION: Final = 2  # ExitCode.BAD_INVOCATION
 # Entries processed at once (vault-bootstrap's Vault phase; Key Vault value reads cap themselves at 10).
 DEFAULT_CONCURRENCY: Final = 8
@@ -66,6 +68,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=os.environ.get(CATALOG_ENV) or None,
         help=f"catalog YAML file (default: ${CATALOG_ENV})",
+    )
+    parser.add_argument(
+        "--catalog-key",
+        default=os.environ.get(CATALOG_KEY_ENV) or None,
+        metavar="KEY",
+        help="read the catalog under this dotted key of a Helm values file given as --catalog, e.g. "
+        f"`catalog` (default: ${CATALOG_KEY_ENV}; docs/catalog-reference.md)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="read everything, print the plan, write nothing"

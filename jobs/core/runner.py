@@ -166,7 +166,7 @@ def _load(job: str, args: argparse.Namespace, log_format: str) -> Catalog | int:
     if args.catalog is None:
         return bad_invocation(job, log_format, f"{job}: error: --catalog or ${CATALOG_ENV} is required")
     try:
-        return load_catalog(args.catalog)
+        return load_catalog(args.catalog, getattr(args, "catalog_key", None))
     except CatalogError as exc:
         problems = [redact(p.render(exc.path)) for p in exc.problems[:MAX_PRINTED_PROBLEMS]]
         return bad_invocation(job, log_format, redact(str(exc)), problems)

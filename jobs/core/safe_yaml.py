@@ -16,18 +16,43 @@ Every message says where (a line) and what, and never quotes the input: a value 
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-MAX_BYTES: Final = 4 * 1024 * 1024
+# Reading the file (regular files only, size, UTF-8) lives in jobs.core.safe_read; re-exported here.
+from jobs.core.safe_read import (
+    MAX_BYTES,
+    YamlInputError,
+    YamlProblem,
+    decode,
+    read_bytes,
+    read_text,
+    too_large,
+)
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_SHOWN_PROBLEMS",
+    "LineDict",
+    "LineList",
+    "YamlInputError",
+    "YamlProblem",
+    "compose_all",
+    "decode",
+    "load",
+    "load_all",
+    "read_bytes",
+    "read_text",
+    "shown_key",
+    "yaml_error_line",
+    "yaml_problem",
+]
+
 MAX_DEPTH: Final = 100
 MAX_NODES: Final = 250_000
 MAX_SHOWN_PROBLEMS: Final = 50
@@ -37,20 +62,6 @@ _QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 # Keys shown in messages: identifiers as people type them. Base64-like text (`+`, `=`) or anything with
 # control characters, spaces or quotes is not shown: it may be a value pasted where a key belongs.
 _SHOWN_KEY: Final = re.compile(r"[A-Za-z0-9_.$@/<>-]{1,64}")
-
-
-@dataclass(frozen=True)
-class YamlProblem:
-    line: int
-    message: str
-
-
-class YamlInputError(Exception):
-    """A file or text refused before or while parsing. Messages never quote the input."""
-
-    def __init__(self, problems: Sequence[YamlProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(f"line {p.line}: {p.message}" for p in self.problems))
 
 
 class LineDict(dict[str, Any]):
@@ -97,71 +108,6 @@ def yaml_error_line(exc: yaml.YAMLError, text: str = "") -> int:
         return text.count("\n", 0, exc.position) + 1
     mark = getattr(exc, "problem_mark", None)
     return mark.line + 1 if mark is not None else 1
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a file"
-
-
-def _refuse_file(mode: int) -> YamlInputError:
-    return YamlInputError([YamlProblem(1, f"not a regular file ({_kind(mode)}): refused without reading")])
-
-
-def _too_large(size: int | None) -> YamlInputError:
-    actual = f" ({size} bytes)" if size is not None else ""
-    return YamlInputError([YamlProblem(1, f"larger than {MAX_BYTES // (1024 * 1024)} MiB{actual}: refused")])
-
-
-def read_bytes(path: Path) -> bytes:
-    """At most MAX_BYTES of a regular file; FIFOs, devices and directories are refused unopened."""
-    try:
-        before = os.stat(path)
-        if not stat.S_ISREG(before.st_mode):
-            raise _refuse_file(before.st_mode)
-        if before.st_size > MAX_BYTES:
-            raise _too_large(before.st_size)
-        # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening it cannot hang.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-        with os.fdopen(fd, "rb") as stream:
-            opened = os.fstat(stream.fileno())
-            if not stat.S_ISREG(opened.st_mode):
-                raise _refuse_file(opened.st_mode)
-            data = stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise YamlInputError([YamlProblem(1, f"cannot read: {exc.strerror or type(exc).__name__}")]) from None
-    if len(data) > MAX_BYTES:
-        raise _too_large(None)
-    return data
-
-
-def decode(data: bytes) -> str:
-    """UTF-8 text; otherwise an error naming the byte offset and line of the first bad byte."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise YamlInputError(
-            [
-                YamlProblem(
-                    line,
-                    f"not UTF-8 text: invalid byte at byte offset {exc.start} (line {line}); "
-                    "save the file as UTF-8",
-                )
-            ]
-        ) from None
-
-
-def read_text(path: Path) -> str:
-    return decode(read_bytes(path))
 
 
 class _Refused(yaml.YAMLError):
@@ -289,7 +235,7 @@ def _input_error(exc: yaml.YAMLError, text: str) -> YamlInputError:
 
 def _documents(text: str, construct: bool) -> list[Any]:
     if len(text) > MAX_BYTES:  # text that did not come through read_text (a ConfigMap value, a test)
-        raise _too_large(len(text.encode("utf-8", "surrogatepass")))
+        raise too_large(len(text.encode("utf-8", "surrogatepass")))
     documents: list[Any] = []
     loader: _Loader | None = None
     try:

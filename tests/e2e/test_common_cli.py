@@ -94,6 +94,41 @@ def test_invalid_catalog_exits_2_with_every_problem_and_contacts_nothing(
     assert listener.connections == 0
 
 
+def test_check_reads_the_catalog_out_of_the_example_helm_values() -> None:
+    values = ROOT / "examples" / "helm-values.yaml"
+    done = run([str(BIN / "secret-origin"), "check", "--catalog", str(values), "--catalog-key", "catalog"])
+    assert done.returncode == 0, done.stderr
+    assert "0 error(s), 0 warning(s)" in done.stdout
+
+
+@pytest.mark.parametrize("command", [["client-patcher"], ["secret-origin", "check"]])
+def test_a_catalog_in_a_values_file_is_refused_at_the_values_files_lines(
+    command: list[str], tmp_path: Path, listener: ConnectionCounter
+) -> None:
+    values = tmp_path / "values.yaml"
+    block = "".join(f"    {line}\n" for line in BAD_CATALOG.replace("PORT", str(listener.port)).splitlines())
+    values.write_text(f"logFormat: text\nsecretOrigin:\n  catalog: |\n{block}")
+    env = dict(os.environ, VAULT_ADDR=f"http://127.0.0.1:{listener.port}", VAULT_TOKEN="unused-token")
+    env["SECRET_CATALOG_KEY_PATH"] = "secretOrigin.catalog"
+    done = run([str(BIN / command[0]), *command[1:], "--catalog", str(values)], env)
+    assert done.returncode == 2
+    assert f"{values}:7: secretOrigin.catalog.secrets[0] (bad_name).name" in done.stderr
+    assert f"{values}:9: secretOrigin.catalog.secrets[2] (kc2).typo: unknown key" in done.stderr
+    assert listener.connections == 0
+
+
+def test_check_finds_production_fixtures_at_the_values_files_line(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "logFormat: json\ncatalog:\n  environment: production\n  fixtures:\n    enabled: true\n"
+        "  azureKeyVault: {url: 'https://kv.vault.azure.net/'}\n"
+        "  secrets:\n    - {name: a, origin: external}\n"
+    )
+    done = run([str(BIN / "secret-origin"), "check", "--catalog", str(values), "--catalog-key", "catalog"])
+    assert done.returncode == 1
+    assert f"{values}:5: SO201" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -1,0 +1,75 @@
+"""The catalog's field rules for text: names (Azure Key Vault secret names, also single Vault path
+segments), Kubernetes names, mounts, URLs, Keycloak realms, run ids, and free text without control
+characters, which could forge a `file:line:` line or rewrite a terminal when printed
+(docs/design.md#the-catalog)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+# Azure Key Vault secret names: 1-127 letters, digits and dashes. Every catalog name must be a valid
+# AKV name, which also makes it a valid single Vault path segment.
+NAME_PATTERN: Final = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+MOUNT_PATTERN: Final = re.compile(r"^[0-9A-Za-z_.-]+(/[0-9A-Za-z_.-]+)*$")
+K8S_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+PRODUCTION: Final = "production"
+
+
+# Unicode categories refused in names and free text: controls (newline, tab, ESC...), format characters
+# (bidi overrides), line/paragraph separators, surrogates, private use and unassigned code points. Any
+# of them could forge a `file:line:` line or rewrite a terminal when the text is printed.
+_UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in _UNPRINTABLE for char in value)
+
+
+def _plain_text(value: str) -> str:
+    if has_control_characters(value):
+        raise ValueError("must not contain control characters (newline, tab, escape, bidi overrides, ...)")
+    return value
+
+
+def _path_segment(value: str) -> str:
+    """A Keycloak realm: one URL path segment, so no '/' or '\\', and not '.' or '..'."""
+    if value in {".", ".."} or "/" in value or "\\" in value:
+        raise ValueError("must be one path segment: no '/' or '\\', and not '.' or '..'")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_plain_text)]
+Realm = Annotated[str, AfterValidator(_plain_text), AfterValidator(_path_segment)]
+
+
+def check_url(value: str, schemes: tuple[str, ...]) -> str:
+    _plain_text(value)
+    wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+    if not value.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise ValueError(f"must be an {wanted} URL")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise ValueError(f"must be an {wanted} URL with a host")
+    return value
+
+
+def is_valid_name(value: str) -> bool:
+    return bool(NAME_PATTERN.fullmatch(value))
+
+
+def _to_str(value: Any) -> Any:
+    # YAML turns `runId: 7` into an int; a runId is an opaque label, so accept it as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+RunId = Annotated[
+    str, BeforeValidator(_to_str), Field(min_length=1, max_length=128), AfterValidator(_plain_text)
+]
