@@ -31,13 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="regenerate this entry's client secret in Keycloak now (repeatable); "
         "the catalog's keycloak.rotate.runId rotates once per new runId without this flag",
     )
+    parser.add_argument(
+        "--no-verify-login",
+        dest="verify_login",
+        action="store_false",
+        help="after writing a secret, do not log in once to its realm's token endpoint to prove "
+        "Keycloak accepts it (on by default: one request per written entry, no admin rights)",
+    )
     return parser
 
 
 def parse_options(args: argparse.Namespace) -> Options:
     from jobs.patcher.run import Options
 
-    return Options(rotate=tuple(args.rotate))
+    return Options(rotate=tuple(args.rotate), verify_login=args.verify_login)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,9 +44,11 @@ from jobs.patcher.decide import (
     with_refresh,
 )
 from jobs.patcher.rotation import Rotation
+from jobs.patcher.verify import open_secret_login, verify_written
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.keycloak_login import SecretLogin
     from jobs.core.clients.kube import KubeClient
     from jobs.core.clients.vault import VaultClient
 
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Options:
     rotate: tuple[str, ...] = ()  # entries whose client secret is regenerated now (--rotate NAME)
+    verify_login: bool = True  # log in once with each written secret (--no-verify-login turns it off)
 
 
 Context = RunContext[Options]
@@ -74,6 +77,7 @@ class Patcher:
     field: str
     forced: frozenset[str] = frozenset()
     retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
+    login: SecretLogin | None = None  # --verify-login
 
     @property
     def rotation(self) -> Rotation:
@@ -222,6 +226,11 @@ class Patcher:
             )
         dry_written = self.target.dry_run and result.action is Action.WRITTEN
         written = done.applied.new_version is not None or dry_written
+        if self.login is not None and entry.keycloak and done.applied.new_version is not None:
+            source = entry.keycloak
+            checked = verify_written(self.login, source.realm, source.client_id, done.seen.secret, result)
+            if checked is not result:  # Keycloak rejects what was written: no consumer is told about it
+                return checked
         if result.vault_version is None or not entry.consumers:
             return result
         served: KvRead | None = None if dry_written else done.seen.current
@@ -284,6 +293,7 @@ def execute(ctx: Context) -> RunReport:
 
     kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
+    login: SecretLogin | None = None
     try:
         refused = vault_or_fail_all(ctx, entries, vault, warnings) or login_or_fail_all(
             ctx, entries, keycloak, warnings=warnings
@@ -291,10 +301,13 @@ def execute(ctx: Context) -> RunReport:
         if refused is not None:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
-        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry)
+        login = open_secret_login(ctx.options.verify_login and not ctx.dry_run, config.url)
+        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry, login)
         report = process_entries(ctx, entries, patcher.handle, warnings)
         return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:
         keycloak.close()
+        if login is not None:
+            login.close()
         if kube is not None:
             kube.close()

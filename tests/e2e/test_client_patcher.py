@@ -449,3 +449,30 @@ def test_two_concurrent_runs_write_each_value_once_and_agree(stack: ClientPatche
         assert notes.get("force-sync") == stack.force_sync_of(spec.name), f"{namespace}/{name}"
     for out, err in outputs:
         assert_no_secret_in(out + err, stack.secret_values())
+
+
+def client_logins(stack: ClientPatcherStack) -> int:
+    """Token requests outside the job's own realm (master): logins as the catalog's clients."""
+    return stack.keycloak.count(
+        lambda method, path: (
+            method == "POST"
+            and path.endswith("/protocol/openid-connect/token")
+            and not path.startswith("/realms/master/")
+        )
+    )
+
+
+def test_each_written_secret_is_proven_at_its_token_endpoint_once(stack: ClientPatcherStack) -> None:
+    first = run_clean(stack)
+    assert first.returncode == 0, first.stderr
+    assert client_logins(stack) == len(DEFAULT_CLIENTS)  # one login per written entry
+    second = run_clean(stack)
+    assert second.returncode == 0, second.stderr
+    assert client_logins(stack) == len(DEFAULT_CLIENTS)  # nothing written, nothing to prove
+
+
+def test_no_verify_login_sends_no_client_login(stack: ClientPatcherStack) -> None:
+    done = run_clean(stack, "--no-verify-login")
+    assert done.returncode == 0, done.stderr
+    assert summary(done)["counts"]["written"] == len(DEFAULT_CLIENTS)
+    assert client_logins(stack) == 0
