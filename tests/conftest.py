@@ -9,14 +9,24 @@ import pytest
 
 from jobs.core.logs import forget_registered_secrets
 from jobs.core.settings import forget_held_credentials
+from lab import real_tier
 from lab.openbao import OpenBao, start_openbao
 from lab.real_tier import (  # the real-server tier: marker, skip-or-fail rule, the session's Keycloak
     pytest_collection_modifyitems,
-    pytest_terminal_summary,
     real_keycloak,
 )
+from tests.support import tier_times
 
-__all__ = ["pytest_collection_modifyitems", "pytest_terminal_summary", "real_keycloak"]
+__all__ = ["pytest_collection_modifyitems", "real_keycloak"]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier_times.record(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    real_tier.pytest_terminal_summary(terminalreporter, config)
+    tier_times.write_summary(terminalreporter)
 
 
 @pytest.fixture(autouse=True)
