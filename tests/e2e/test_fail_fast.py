@@ -6,9 +6,11 @@ once; an Entra 429 with Retry-After neither outlives SIGTERM nor the deadline.""
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +104,13 @@ def test_vault_closing_its_port_mid_run_trips_the_breaker(openbao: OpenBao, tmp_
         assert elapsed < 10, f"{elapsed:.1f} s"
         entries = entries_of(done)
         assert len(entries) == 300 and all(e["action"] == "failed" for e in entries)
-        shared = f"vault: Vault at {proxy.addr} unavailable: connection refused; not tried"
-        # only the reads already in flight when it opened (the concurrent Vault phase) say otherwise
-        assert sum(e["reason"] == shared for e in entries) >= 300 - DEFAULT_CONCURRENCY, entries[:3]
+        # one shared reason naming the address; its cause is what the first failures saw (refused, or
+        # dropped for a connection the close cut) -- only reads already in flight say otherwise
+        shared = re.compile(rf"vault: Vault at {re.escape(proxy.addr)} unavailable: [a-z ]+; not tried")
+        reasons = Counter(e["reason"] for e in entries)
+        common, count = reasons.most_common(1)[0]
+        assert shared.fullmatch(common), sorted(reasons)[:5]
+        assert count >= 300 - DEFAULT_CONCURRENCY, sorted(reasons)[:5]
         assert done.stderr.count("giving up on a system for this run") == 1
         assert done.stderr.count("not tried") <= 1  # the per-entry lines do not repeat it
         assert stack.vault_versions() == {}
