@@ -38,13 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="after writing a secret, do not log in once to its realm's token endpoint to prove "
         "Keycloak accepts it (on by default: one request per written entry, no admin rights)",
     )
+    parser.add_argument(
+        "--no-events",
+        dest="events",
+        action="store_false",
+        help="record no Kubernetes Events on the consumer ExternalSecrets (on by default: ForceSynced, "
+        "ConsumerFailed, EntryFailed; docs/design.md#metrics-and-events)",
+    )
     return parser
 
 
 def parse_options(args: argparse.Namespace) -> Options:
     from jobs.patcher.run import Options
 
-    return Options(rotate=tuple(args.rotate), verify_login=args.verify_login)
+    return Options(rotate=tuple(args.rotate), verify_login=args.verify_login, events=args.events)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

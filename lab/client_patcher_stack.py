@@ -178,6 +178,8 @@ def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> 
             resource="externalsecrets",
             resource_names=names,
         )
+        # as the chart grants it (clientPatcher.events.enabled): Events on those ExternalSecrets
+        kube.grant(consumer_ns, namespace, name, verbs=["create"], group="events.k8s.io", resource="events")
 
 
 @dataclass

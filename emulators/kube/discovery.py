@@ -33,6 +33,7 @@ class Discovery:
         groups: dict[str, list[str]] = {
             "authentication.k8s.io": ["v1"],
             "authorization.k8s.io": ["v1"],
+            "events.k8s.io": ["v1"],
         }
         eso: set[str] = set()
         for rt in self._types:

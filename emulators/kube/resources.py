@@ -23,6 +23,7 @@ from emulators.kube.errors import (
     forbidden_message,
     status_details,
 )
+from emulators.kube.events import event_errors
 from emulators.kube.json_patch import (
     PatchError,
     json_patch,
@@ -38,6 +39,7 @@ from emulators.kube.selectors import (
 )
 from emulators.kube.types import (
     APPLY_PATCH,
+    EVENTS,
     JSON_PATCH,
     MERGE_PATCH,
     REVIEW_RESOURCES,
@@ -238,6 +240,8 @@ class Resources:
         if rt is SECRETS:
             fold_string_data(body)
         errors = validate_object(body, rt, name, creating=True)
+        if rt is EVENTS:
+            errors.extend(event_errors(body))
         if errors:
             raise err_invalid(rt, name, errors)
         dry_run = request.q("dryRun") == "All"

@@ -44,6 +44,7 @@ from emulators.kube.types import (
     CONFIGMAPS,
     DEFAULT_AUDIENCE,
     ESO_KNOWN_VERSIONS,
+    EVENTS,
     NAMESPACES,
     PUBLIC_PATHS,
     PUSHSECRETS,
@@ -131,7 +132,15 @@ class KubeEmulator(
         self._objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._rv = 1000
         es = external_secrets_type(versions)
-        self._types: list[ResourceType] = [CONFIGMAPS, SECRETS, SERVICEACCOUNTS, NAMESPACES, es, PUSHSECRETS]
+        self._types: list[ResourceType] = [
+            CONFIGMAPS,
+            SECRETS,
+            SERVICEACCOUNTS,
+            NAMESPACES,
+            es,
+            PUSHSECRETS,
+            EVENTS,
+        ]
         # Helpers may store ESO objects in any known version, served or not.
         self._all_types = [*self._types, external_secrets_type(ESO_KNOWN_VERSIONS)]
         for namespace in ("default", "kube-system", "kube-public"):

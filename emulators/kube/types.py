@@ -180,6 +180,17 @@ PUSHSECRETS = ResourceType(
 )
 
 
+EVENTS = ResourceType(
+    "events.k8s.io",
+    ("v1",),
+    "events",
+    "event",
+    "Event",
+    short_names=("ev",),
+    verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+)
+
+
 def external_secrets_type(versions: Iterable[str]) -> ResourceType:
     return ResourceType(
         ESO_GROUP,

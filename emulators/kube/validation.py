@@ -96,7 +96,7 @@ def json_type_name(value: Any) -> str:
     return "string"
 
 
-def _qualified_name_errors(key: str) -> list[str]:
+def qualified_name_errors(key: str) -> list[str]:
     prefix, _, name = key.rpartition("/")
     problems = []
     if "/" in key and (not prefix or not DNS1123_SUBDOMAIN.match(prefix) or len(prefix) > 253):
@@ -140,7 +140,7 @@ def _metadata_errors(
             errors.append(invalid_value("metadata.name", name, SUBDOMAIN_MSG))
     annotations = meta.get("annotations") or {}
     for key in annotations:
-        errors.extend(invalid_value("metadata.annotations", key, p) for p in _qualified_name_errors(key))
+        errors.extend(invalid_value("metadata.annotations", key, p) for p in qualified_name_errors(key))
     size = sum(len(k) + len(v) for k, v in annotations.items())
     if size > ANNOTATIONS_MAX_BYTES:
         errors.append(
@@ -151,7 +151,7 @@ def _metadata_errors(
             )
         )
     for key, value in (meta.get("labels") or {}).items():
-        errors.extend(invalid_value("metadata.labels", key, p) for p in _qualified_name_errors(key))
+        errors.extend(invalid_value("metadata.labels", key, p) for p in qualified_name_errors(key))
         if value and (len(value) > 63 or not QUALIFIED_NAME_PART.match(value)):
             errors.append(
                 invalid_value(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn
+from urllib.parse import urlsplit
 
 from jobs.core.model import SummaryMode
 
@@ -22,6 +23,8 @@ BAD_INVOCATION: Final = 2  # ExitCode.BAD_INVOCATION
 # Entries processed at once (vault-bootstrap's Vault phase; Key Vault value reads cap themselves at 10).
 DEFAULT_CONCURRENCY: Final = 8
 MAX_CONCURRENCY: Final = 32
+METRICS_PUSH_ENV: Final = "SECRET_ORIGIN_METRICS_PUSH"
+METRICS_FILE_ENV: Final = "SECRET_ORIGIN_METRICS_FILE"
 
 
 class VersionAction(argparse.Action):
@@ -55,6 +58,18 @@ def concurrency_argument(text: str) -> int:
     if not 1 <= value <= MAX_CONCURRENCY:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CONCURRENCY}")
     return value
+
+
+def pushgateway_url(text: str) -> str:
+    """An http(s) Pushgateway URL; never echoed back, as it may carry user:password."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError("needs http://HOST:PORT or https://HOST:PORT")
+    return text
 
 
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +124,26 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="timeout of each request to Vault, Keycloak, Key Vault or Kubernetes (default 10 s; 15 s for "
         "Key Vault); a system that fails 3 times in a row is not contacted again in this run",
+    )
+    add_metrics_arguments(parser)
+
+
+def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-push",
+        type=pushgateway_url,
+        default=os.environ.get(METRICS_PUSH_ENV) or None,
+        metavar="URL",
+        help=f"push the run's Prometheus metrics to this Pushgateway (default: ${METRICS_PUSH_ENV}); "
+        "a failed push is a warning, never a failed run (docs/design.md#metrics-and-events)",
+    )
+    parser.add_argument(
+        "--metrics-file",
+        type=Path,
+        default=os.environ.get(METRICS_FILE_ENV) or None,
+        metavar="PATH",
+        help=f"write the run's metrics to this node-exporter textfile, atomically "
+        f"(default: ${METRICS_FILE_ENV})",
     )
 
 

@@ -8,11 +8,12 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from jobs.core import signals
+from jobs.core import signals, traffic
 from jobs.core.catalog import MAX_PRINTED_PROBLEMS, Catalog, CatalogError, SecretEntry, load_catalog
 from jobs.core.errors import ConfigError, Sealed, Unavailable, failure_reason
 from jobs.core.flags import CATALOG_ENV, bad_invocation
@@ -20,6 +21,7 @@ from jobs.core.logs import redact, setup_logging
 from jobs.core.model import (
     NOT_STARTED,
     Action,
+    CommandOutput,
     EntryResult,
     ExitCode,
     Outcome,
@@ -191,6 +193,7 @@ def run_main(
         return catalog
     interrupt = signals.install()
     deadline = Deadline(args.deadline)
+    started = time.monotonic()
     try:
         entries = _entries(job, catalog, args.only, select)
         ctx = RunContext(
@@ -209,6 +212,37 @@ def run_main(
         return bad_invocation(parser.prog, log_format, f"{parser.prog}: error: {redact(str(exc))}")
     except Exception as exc:  # noqa: BLE001 - a crash outside the entry loop: no raw traceback
         message = f"{parser.prog}: error: {failure_reason(exc)}"
+        crashed = CommandOutput("", ExitCode.ENTRY_FAILED)
+        export_metrics(job, args, catalog, crashed, started)
         return bad_invocation(parser.prog, log_format, message, exit_code=ExitCode.ENTRY_FAILED)
+    outcome = export_metrics(job, args, catalog, outcome, started)
     print(redact(outcome.render(log_format, SummaryMode(args.summary))), flush=True)
     return outcome.exit_code
+
+
+def export_metrics(
+    job: str, args: argparse.Namespace, catalog: Catalog, outcome: Outcome, started: float
+) -> Outcome:
+    """Push and/or write the run's metrics when asked (docs/design.md#metrics-and-events). A failure
+    never changes the exit code: it is logged, and a run report carries it as a warning."""
+    push_url, path = getattr(args, "metrics_push", None), getattr(args, "metrics_file", None)
+    if not push_url and path is None:
+        return outcome
+    from jobs.core.clients.metrics import RunFacts, export
+
+    facts = RunFacts(
+        job=getattr(outcome, "job", job),
+        environment=catalog.environment,
+        exit_code=int(outcome.exit_code),
+        duration=time.monotonic() - started,
+        finished=time.time(),
+        dry_run=bool(args.dry_run),
+        counts=getattr(outcome, "counts", {}),
+        requests=traffic.snapshot(),
+    )
+    warnings = export(facts, push_url, path)
+    for warning in warnings:
+        log.warning("metrics not exported", extra={"warning": warning})
+    if warnings and isinstance(outcome, RunReport):
+        return replace(outcome, warnings=(*outcome.warnings, *warnings))
+    return outcome

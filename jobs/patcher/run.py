@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --hel
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.keycloak_login import SecretLogin
     from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.kube_events import ConsumerEvents
     from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 class Options:
     rotate: tuple[str, ...] = ()  # entries whose client secret is regenerated now (--rotate NAME)
     verify_login: bool = True  # log in once with each written secret (--no-verify-login turns it off)
+    events: bool = True  # Kubernetes Events on the consumers (--no-events turns them off)
 
 
 Context = RunContext[Options]
@@ -78,6 +80,7 @@ class Patcher:
     forced: frozenset[str] = frozenset()
     retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
     login: SecretLogin | None = None  # --verify-login
+    events: ConsumerEvents | None = None  # Events on the consumer ExternalSecrets
 
     @property
     def rotation(self) -> Rotation:
@@ -130,11 +133,21 @@ class Patcher:
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:
-        """One entry; a failure decided here (not raised) is logged like a raised one."""
-        result = self.sync(entry)
+        """One entry; a failure decided here (not raised) is logged like a raised one. The consumers
+        get their Events from the result (docs/design.md#metrics-and-events)."""
+        try:
+            result = self.sync(entry)
+        except ClientError as exc:
+            self._tell_consumers(entry, EntryResult(entry.name, Action.FAILED, failure_reason(exc)))
+            raise
+        self._tell_consumers(entry, result)
         if result.failed:
             log.error("entry failed", extra={"entry": entry.name, "error": result.reason})
         return result
+
+    def _tell_consumers(self, entry: SecretEntry, result: EntryResult) -> None:
+        if self.events is not None:
+            self.events.after_entry(result, entry.consumers)
 
     def sync(self, entry: SecretEntry) -> EntryResult:
         source = entry.keycloak
@@ -290,6 +303,7 @@ def execute(ctx: Context) -> RunReport:
     vault = open_vault(ctx.retry, vault_settings)
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.kube import KubeClient, load_configuration
+    from jobs.core.clients.kube_events import open_events
 
     kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
@@ -302,9 +316,11 @@ def execute(ctx: Context) -> RunReport:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         login = open_secret_login(ctx.options.verify_login and not ctx.dry_run, config.url)
-        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry, login)
+        events = open_events(kube, target.mount, enabled=ctx.options.events and not ctx.dry_run)
+        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry, login, events)
         report = process_entries(ctx, entries, patcher.handle, warnings)
-        return replace(report, warnings=(*report.warnings, *keycloak.warnings))
+        more = (*keycloak.warnings, *(events.warnings if events else ()))
+        return replace(report, warnings=(*report.warnings, *more))
     finally:
         keycloak.close()
         if login is not None:

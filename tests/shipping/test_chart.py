@@ -297,7 +297,7 @@ def test_helm_and_argocd_hooks_cannot_be_mixed() -> None:
         render(values)
 
 
-def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
+def test_rbac_is_get_and_patch_on_the_listed_external_secrets_and_create_events_only(
     mode: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = mode
@@ -308,8 +308,12 @@ def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
     assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     assert set(roles) == set(expected)
+    events = values.get("clientPatcher", {}).get("events", {}).get("enabled", True)
     for namespace, role in roles.items():
-        (rule,) = role["rules"]
+        rule, *more = role["rules"]
+        assert more == (
+            [{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}] if events else []
+        )
         assert rule["apiGroups"] == ["external-secrets.io"]
         assert rule["resources"] == ["externalsecrets"]
         assert rule["verbs"] == ["get", "patch"]
@@ -730,3 +734,76 @@ def _uncovered(value: Any, node: dict[str, Any], root: dict[str, Any], path: str
                 yield f"{path}/{key}"
             else:
                 yield from _uncovered(item, node["properties"][key], root, f"{path}/{key}")
+
+
+def _container(rendered: Rendered, owner_prefix: str) -> dict[str, Any]:
+    (found,) = [t for owner, t in rendered.pod_templates() if owner.startswith(owner_prefix)]
+    (container,) = found["spec"]["containers"]
+    return dict(container)
+
+
+def test_events_off_means_no_grant_and_no_events() -> None:
+    values = load_values(EXAMPLE_VALUES)
+    values.setdefault("clientPatcher", {})["events"] = {"enabled": False}
+    rendered = render(values)
+    for role in rendered.of_kind("Role"):
+        assert all(rule["apiGroups"] != ["events.k8s.io"] for rule in role["rules"])
+    for owner, template in rendered.pod_templates():
+        (container,) = template["spec"]["containers"]
+        assert ("--no-events" in container["args"]) == (component_of(template) == "client-patcher"), owner
+
+
+def test_events_on_by_default_grant_create_in_each_consumer_namespace() -> None:
+    rendered = render(load_values(EXAMPLE_VALUES))
+    assert rendered.of_kind("Role")
+    for role in rendered.of_kind("Role"):
+        assert {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]} in role["rules"]
+    for _, template in rendered.pod_templates():
+        assert "--no-events" not in template["spec"]["containers"][0]["args"]
+
+
+def test_metrics_values_reach_every_job_as_env_and_an_empty_dir() -> None:
+    values = load_values(EXAMPLE_VALUES)
+    values["metrics"] = {
+        "pushgateway": "http://pushgateway.monitoring:9091",
+        "textfile": {"directory": "/var/run/metrics/", "emptyDir": True},
+    }
+    rendered = render(values)
+    assert rendered.pod_templates()
+    for owner, template in rendered.pod_templates():
+        (container,) = template["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["SECRET_ORIGIN_METRICS_PUSH"] == "http://pushgateway.monitoring:9091", owner
+        assert env["SECRET_ORIGIN_METRICS_FILE"] == f"/var/run/metrics/{component_of(template)}.prom", owner
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["metrics"] == "/var/run/metrics"
+        volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+        assert "emptyDir" in volumes["metrics"]
+
+
+def test_metrics_push_url_from_a_secret_and_no_metrics_by_default() -> None:
+    values = load_values(EXAMPLE_VALUES)
+    plain = render(values)
+    for _, template in plain.pod_templates():
+        names = {e["name"] for e in template["spec"]["containers"][0]["env"]}
+        assert not names & {"SECRET_ORIGIN_METRICS_PUSH", "SECRET_ORIGIN_METRICS_FILE"}
+        assert "metrics" not in {v["name"] for v in template["spec"]["volumes"]}
+    values["metrics"] = {
+        "pushgateway": "http://ignored:9091",
+        "pushgatewaySecret": {"name": "pgw", "key": "url"},
+    }
+    for _, template in render(values).pod_templates():
+        (push,) = [
+            e for e in template["spec"]["containers"][0]["env"] if e["name"] == "SECRET_ORIGIN_METRICS_PUSH"
+        ]
+        assert push == {
+            "name": "SECRET_ORIGIN_METRICS_PUSH",
+            "valueFrom": {"secretKeyRef": {"name": "pgw", "key": "url"}},
+        }
+
+
+def test_a_push_url_with_credentials_must_come_from_a_secret() -> None:
+    values = load_values(EXAMPLE_VALUES)
+    values["metrics"] = {"pushgateway": "http://user:pass@pushgateway:9091"}
+    with pytest.raises(helm.HelmValuesError, match="metrics/pushgateway"):
+        render(values)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDOR = ("hvac", "httpx", "requests", "urllib3", "azure", "kubernetes", "msal")
+VENDOR = ("hvac", "httpx", "requests", "urllib3", "azure", "kubernetes", "msal", "prometheus_client")
 ENTRYPOINTS = ("jobs.vault_bootstrap", "jobs.client_patcher", "jobs.secret_origin")
 
 

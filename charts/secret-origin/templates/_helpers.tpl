@@ -224,6 +224,8 @@ The pod template shared by the CronJob and the hook Job: metadata + spec.
 {{- $job := .job }}
 {{- $kubeApi := eq .component "client-patcher" }}
 {{- $vaultAuth := $root.Values.vault.kubernetesAuth }}
+{{- $metrics := $root.Values.metrics }}
+{{- $metricsDir := trimSuffix "/" $metrics.textfile.directory }}
 metadata:
   labels:
     {{- include "secret-origin.componentLabels" . | nindent 4 }}
@@ -264,6 +266,9 @@ spec:
         - {{ $root.Values.logFormat }}
         - --deadline
         - {{ include "secret-origin.runDeadline" . | quote }}
+        {{- if and $kubeApi (not (dig "events" "enabled" true $job)) }}
+        - --no-events
+        {{- end }}
         {{- range $job.extraArgs }}
         - {{ . | quote }}
         {{- end }}
@@ -294,6 +299,20 @@ spec:
         - name: KEYCLOAK_ALLOW_PASSWORD_FALLBACK
           value: "true"
         {{- end }}
+        {{- if $metrics.pushgatewaySecret.name }}
+        - name: SECRET_ORIGIN_METRICS_PUSH
+          valueFrom:
+            secretKeyRef:
+              name: {{ $metrics.pushgatewaySecret.name | quote }}
+              key: {{ $metrics.pushgatewaySecret.key | quote }}
+        {{- else if $metrics.pushgateway }}
+        - name: SECRET_ORIGIN_METRICS_PUSH
+          value: {{ $metrics.pushgateway | quote }}
+        {{- end }}
+        {{- if $metricsDir }}
+        - name: SECRET_ORIGIN_METRICS_FILE
+          value: {{ printf "%s/%s.prom" $metricsDir .component | quote }}
+        {{- end }}
         {{- with $root.Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -317,6 +336,10 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- if and $metricsDir $metrics.textfile.emptyDir }}
+        - name: metrics
+          mountPath: {{ $metricsDir }}
+        {{- end }}
         {{- if $vaultAuth.enabled }}
         - name: vault-token
           mountPath: /var/run/secrets/vault
@@ -342,6 +365,12 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- if and $metricsDir $metrics.textfile.emptyDir }}
+    # The run's metrics textfile (`metrics.textfile`), e.g. for a sidecar that forwards it.
+    - name: metrics
+      emptyDir:
+        sizeLimit: 1Mi
+    {{- end }}
     {{- if $vaultAuth.enabled }}
     # A token for Vault's Kubernetes auth only (audience {{ $vaultAuth.tokenAudience | default "<api server>" }}).
     - name: vault-token

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from jobs.core import traffic
+from jobs.core.clients.keycloak_errors import SYSTEM
 from jobs.core.clients.keycloak_session import ssl_context
 from jobs.core.logs import redact, register_secret
 from jobs.core.observed import LoginVerdict
@@ -70,9 +72,12 @@ class SecretLogin:
         try:
             response = self._http.post(path, data=form)
         except httpx.TimeoutException:
+            traffic.record(SYSTEM, None)
             return LoginVerdict(None, "unreachable: timed out")
         except httpx.HTTPError as exc:
+            traffic.record(SYSTEM, None)
             return LoginVerdict(None, f"unreachable: cannot connect ({type(exc).__name__})")
+        traffic.record(SYSTEM, response.status_code)
         if response.status_code == 200:
             return LoginVerdict(200)  # the token is dropped with the response, never read
         return _verdict(response)

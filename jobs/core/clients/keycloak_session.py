@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from jobs.core import traffic
 from jobs.core.clients.keycloak_errors import SYSTEM, oauth_detail, roles_needed, status_error
 from jobs.core.errors import (
     NotFound,
@@ -146,7 +147,7 @@ class KeycloakSession:
     ) -> httpx.Response:
         """One HTTP exchange; connection problems become Unreachable. No status handling here."""
         try:
-            return self._http.request(
+            response = self._http.request(
                 method,
                 path,
                 data=data,
@@ -156,9 +157,13 @@ class KeycloakSession:
                 timeout=self._retry.timeout(self._timeout),
             )
         except httpx.TransportError as exc:
+            traffic.record(SYSTEM, None)
             raise unreachable(SYSTEM, what, self.target, exc) from None
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
+            traffic.record(SYSTEM, None)
             raise Permanent(SYSTEM, f"{what}: {type(exc).__name__}") from None
+        traffic.record(SYSTEM, response.status_code)
+        return response
 
     # -- authentication ----------------------------------------------------------------------------
     def login(self) -> None:

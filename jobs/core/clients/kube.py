@@ -31,6 +31,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from jobs.core import traffic
 from jobs.core.errors import (
     ClientError,
     ConfigError,
@@ -173,6 +174,10 @@ class KubeClient:
         self._field_manager = field_manager
         self._version: str | None = None
 
+    @property
+    def api_client(self) -> kubernetes.client.ApiClient:
+        return self._api  # the one connection pool, shared with kube_events
+
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
 
@@ -185,9 +190,12 @@ class KubeClient:
     def _call(self, what: str, fn: Callable[[float], T]) -> T:
         def attempt() -> T:
             try:
-                return fn(self._retry.timeout(self._timeout))
+                result = fn(self._retry.timeout(self._timeout))
             except (ApiException, urllib3.exceptions.HTTPError) as exc:
+                traffic.record(SYSTEM, getattr(exc, "status", None))  # urllib3: no answer
                 raise _translate(exc, what, self.target) from None
+            traffic.record(SYSTEM, 200)
+            return result
 
         return self._retry.call(attempt, self._breaker)
 

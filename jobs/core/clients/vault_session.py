@@ -1,6 +1,6 @@
 """The requests session hvac sends every Vault request through: each attempt's timeout capped by the
-run's `--deadline`, a connection pool sized for the threads sharing it, and the last answer's
-Retry-After per thread (hvac's errors do not carry headers)."""
+run's `--deadline`, a connection pool sized for the threads sharing it, the last answer's
+Retry-After per thread (hvac's errors do not carry headers), and every attempt counted for the metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from jobs.core import traffic
 from jobs.core.retry import parse_retry_after
+
+SYSTEM = "vault"  # jobs.core.clients.vault_errors.SYSTEM, without importing hvac here
 
 
 class DeadlineSession(requests.Session):
@@ -32,7 +35,12 @@ class DeadlineSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self._timeout()
         self._local.retry_after = None
-        response = super().send(request, **kwargs)
+        try:
+            response = super().send(request, **kwargs)
+        except Exception:
+            traffic.record(SYSTEM, None)
+            raise
+        traffic.record(SYSTEM, response.status_code)
         self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return response
 
