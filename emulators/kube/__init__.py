@@ -11,7 +11,9 @@ RBAC model:
   `details.name`, as an apiserver does for a CRD version marked unserved) and PushSecret `v1alpha1`, both
   with the `status` subresource, as the ESO CRDs declare it [docs/design.md#external-secrets-operator];
 - core `v1` ConfigMaps, Secrets (base64 `data`, `stringData` folded into `data`), ServiceAccounts and
-  Namespaces;
+  Namespaces; `events.k8s.io/v1` Events, created with the API server's validation (required eventTime
+  as a MicroTime, reportingController, reportingInstance, action, reason, type; note at most 1 KiB;
+  module `events`);
 - verbs get, list (label and field selectors), create, update (PUT, optimistic concurrency), patch and
   delete. PATCH takes `application/merge-patch+json` (RFC 7386), `application/json-patch+json` (RFC 6902:
   add, remove, replace, move, copy, test; `~0`/`~1` escapes) and, for built-in kinds only,
@@ -58,8 +60,8 @@ kubeconfig and, per seeded service account, an in-cluster style directory (token
 plus a kubeconfig; the seed format is described in `load_seed`.
 
 Modules: `server` (state, route table, authentication first), `discovery`, `resources` (the verbs),
-`reviews`, `tokens`, `rbac`, `store` (the Python API), `validation`, `json_patch`, `selectors`, `errors`,
-`types`, `seed`.
+`reviews`, `tokens`, `rbac`, `store` (the Python API), `validation`, `events`, `json_patch`,
+`selectors`, `errors`, `types`, `seed`.
 """
 
 from emulators.kube.seed import load_seed

@@ -43,7 +43,7 @@ from azure.identity import WorkloadIdentityCredential
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from jobs.core.clients.azure_errors import SYSTEM, translate
-from jobs.core.clients.azure_traffic import CountRequests
+from jobs.core.clients.azure_traffic import CountingTransport
 from jobs.core.errors import (
     ClientError,
     ConfigError,
@@ -170,7 +170,7 @@ class AzureKeyVaultClient:
         client_kwargs: dict[str, Any] = {
             "verify_challenge_resource": settings.verify_challenge_resource,
             "retry_total": 0,  # our RetryPolicy is the only one (see the module docstring)
-            "per_retry_policies": [CountRequests()],
+            "transport": CountingTransport(connection_timeout=timeout, read_timeout=timeout),
             "connection_timeout": timeout,
             "read_timeout": timeout,
         }

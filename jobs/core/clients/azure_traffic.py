@@ -1,23 +1,26 @@
-"""Every Key Vault request counted for the run's metrics (`jobs.core.traffic`), at the transport: a
-pipeline policy placed after the SDK's retry and challenge-authentication policies, so the challenge's
-unauthenticated first request counts too (docs/design.md#metrics-and-events)."""
+"""Every Key Vault request counted for the run's metrics (`jobs.core.traffic`), at the transport: below
+every pipeline policy, so the unauthenticated first request of the challenge-authentication policy
+counts too, and each attempt once (docs/design.md#metrics-and-events). (A pipeline policy would sit
+above the challenge policy: azure-core puts `per_retry_policies` right after the retry policy.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import RequestsTransport
 
 from jobs.core import traffic
 from jobs.core.clients.azure_errors import SYSTEM
 
 
-class CountRequests(SansIOHTTPPolicy[Any, Any]):
-    """Counts each attempt by its status class; one with no answer as `error`."""
+class CountingTransport(RequestsTransport):  # type: ignore[misc]
+    """azure-core's requests transport, counting each request by its status class (no answer: error)."""
 
-    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
-        traffic.record(SYSTEM, response.http_response.status_code)
-
-    def on_exception(self, request: PipelineRequest[Any]) -> None:
-        traffic.record(SYSTEM, None)
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().send(request, **kwargs)
+        except Exception:
+            traffic.record(SYSTEM, None)
+            raise
+        traffic.record(SYSTEM, response.status_code)
+        return response

@@ -34,6 +34,7 @@ from jobs.core.logs import redact
 from jobs.core.model import EntryResult
 
 log = logging.getLogger(__name__)
+EVENTS_GROUP: Final = "events.k8s.io"
 CONTROLLER: Final = "secret-origin/client-patcher"
 FORCE_SYNCED: Final = "ForceSynced"
 CONSUMER_FAILED: Final = "ConsumerFailed"
@@ -87,7 +88,9 @@ class ConsumerEvents:
         timeout: float = 5.0,
     ) -> None:
         self._kube = kube
-        self._api = kubernetes.client.EventsV1Api(kube.api_client)
+        # Not EventsV1Api: kubernetes 37 validates its body into a model whose datetime is sent with
+        # isoformat(), which drops a zero fraction, and the API server refuses that MicroTime.
+        self._api = kubernetes.client.CustomObjectsApi(kube.api_client)
         self._mount = mount
         self._instance = _clip(instance or os.environ.get("HOSTNAME") or socket.gethostname(), INSTANCE_LIMIT)
         self._clock = clock
@@ -154,10 +157,12 @@ class ConsumerEvents:
         """One attempt; a failure is a warning (the first one only), never an exception."""
         if self._given_up:
             return
-        body: Any = self.body(namespace, name, notice)  # a dict: the client's model mangles MicroTime
+        body = self.body(namespace, name, notice)
         status: int | None = None
         try:
-            self._api.create_namespaced_event(namespace, body, _request_timeout=self._timeout)
+            self._api.create_namespaced_custom_object(
+                EVENTS_GROUP, "v1", namespace, "events", body, _request_timeout=self._timeout
+            )
             traffic.record(SYSTEM, 201)
             return
         except ApiException as exc:
