@@ -52,6 +52,7 @@ def test_importing_an_entrypoint_loads_no_vendor_sdk(module: str) -> None:
         ("jobs.secret_origin", ["smoke", "--help"]),
         ("jobs.vault_bootstrap", []),  # no catalog: exit 2
         ("jobs.client_patcher", ["--catalog", "/nonexistent/catalog.yaml"]),  # exit 2
+        ("jobs.client_patcher", ["--metrics-push", "ftp://pushgateway"]),  # exit 2, before prometheus_client
     ],
 )
 def test_help_version_and_bad_invocations_load_no_vendor_sdk(module: str, argv: list[str]) -> None:
