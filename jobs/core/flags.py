@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from jobs.core.logs import register_secret
 from jobs.core.model import SummaryMode
 
 CATALOG_ENV: Final = "SECRET_CATALOG"
@@ -61,12 +62,14 @@ def concurrency_argument(text: str) -> int:
 
 
 def pushgateway_url(text: str) -> str:
-    """An http(s) Pushgateway URL; never echoed back, as it may carry user:password."""
+    """An http(s) Pushgateway URL; never echoed back, as it may carry user:password (registered for
+    redaction at once)."""
     try:
         parts = urlsplit(text)
-        host = parts.hostname
+        host, _ = parts.hostname, parts.port
     except ValueError:
         raise argparse.ArgumentTypeError("not a URL") from None
+    register_secret(unquote(parts.password or ""))
     if parts.scheme not in ("http", "https") or not host:
         raise argparse.ArgumentTypeError("needs http://HOST:PORT or https://HOST:PORT")
     return text

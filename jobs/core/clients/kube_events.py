@@ -5,7 +5,8 @@ its consumers could be told. `kubectl describe externalsecret` then says why ESO
 
 A note names the entry, the force-sync value and the Vault version, or the failure reason — never a
 secret. Events are best effort: one attempt each; a refused or failed create is one warning for the
-run's summary and never fails an entry; after 401, 403 or 404 no further Event is tried. The fields the
+run's summary and never fails an entry; after 401, 403, 404 or no answer at all no further Event is
+tried (a server error, 5xx or 429, does not stop the next one). The fields the
 API server requires of an events.k8s.io/v1 Event are set (eventTime as MicroTime, reportingController,
 reportingInstance, action, reason, regarding; note at most 1 KiB; kubernetes/kubernetes
 pkg/apis/core/validation/events.go)."""
@@ -171,7 +172,7 @@ class ConsumerEvents:
         except urllib3.exceptions.HTTPError as exc:
             problem = transport_cause(exc)
         traffic.record(SYSTEM, status)
-        self._failed(namespace, problem, give_up=status in _GIVE_UP)
+        self._failed(namespace, problem, give_up=status is None or status in _GIVE_UP)
 
     def _failed(self, namespace: str, problem: str, *, give_up: bool) -> None:
         with self._lock:
