@@ -135,7 +135,7 @@ def test_rendered_catalog_is_a_valid_catalog_equal_to_the_values(
 
 
 def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
-    _, rendered = mode
+    values, rendered = mode
     for owner, template in rendered.pod_templates():
         spec = template["spec"]
         assert spec["automountServiceAccountToken"] is False, owner
@@ -153,7 +153,11 @@ def test_pods_are_locked_down(mode: tuple[dict[str, Any], Rendered]) -> None:
         volumes = {v["name"]: v for v in spec["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         assert "emptyDir" in volumes[mounts["/tmp"]["name"]], owner
-        assert all(m.get("readOnly") for path, m in mounts.items() if path != "/tmp"), owner
+        # writable: /tmp, and the metrics textfile's directory when the chart mounts an emptyDir there
+        textfile = values.get("metrics", {}).get("textfile", {})
+        writable = {path for path, m in mounts.items() if not m.get("readOnly")}
+        assert writable <= {"/tmp", textfile.get("directory")}, owner
+        assert all("emptyDir" in volumes[mounts[path]["name"]] for path in writable), owner
         for volume in volumes.values():
             assert "hostPath" not in volume and "secret" not in volume, owner
         assert "add" not in sc["capabilities"] and sc["runAsNonRoot"] is True, owner
