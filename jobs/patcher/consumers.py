@@ -192,7 +192,11 @@ class Consumers:
     def _outcome(self, outcome: ConsumerOutcome, patched: list[Pending], again: list[str]) -> ConsumerOutcome:
         verified, warnings = [], list(outcome.warnings)
         failures, failed = list(outcome.failures), list(outcome.failed)
-        stopped = " (stopped by SIGTERM)" if self.retry.interrupt.is_set() else ""
+        stopped = ""
+        if self.retry.interrupt.is_set():
+            stopped = " (stopped by SIGTERM)"
+        elif self.retry.deadline.expired():
+            stopped = " (run deadline reached)"
         for item in patched:
             name = str(item.consumer)
             if item.verdict.converged:

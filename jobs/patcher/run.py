@@ -89,7 +89,7 @@ class Patcher:
         return self.target.vault
 
     @property
-    def consumers(self) -> Consumers:
+    def consumer_refresh(self) -> Consumers:
         return Consumers(
             self.kube, self.retry, self.target.dry_run, self.verification, self.target.mount, self.field
         )
@@ -180,7 +180,7 @@ class Patcher:
         log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
-        outcome = self.consumers.refresh(entry.consumers, target.value or "", entry.name, None)
+        outcome = self.consumer_refresh.refresh(entry.consumers, target.value or "", entry.name, None)
         return with_refresh(result, target, outcome)
 
     def _finish(self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None) -> EntryResult:
@@ -214,7 +214,7 @@ class Patcher:
             return result
         value = served.value(self.field) if served is not None else None
         expected = (value, target.version) if value is not None else None
-        outcome = self.consumers.refresh(entry.consumers, target.value, entry.name, expected)
+        outcome = self.consumer_refresh.refresh(entry.consumers, target.value, entry.name, expected)
         return with_refresh(result, target, outcome)
 
     def served(self, name: str, version: int) -> KvRead:

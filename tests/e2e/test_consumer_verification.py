@@ -168,3 +168,12 @@ def test_sigterm_during_the_wait_stops_promptly(stack: ClientPatcherStack) -> No
     assert report["interrupted"] is True and entry["action"] == "failed"
     assert "did not converge after force-sync (stopped by SIGTERM): ESO never refreshed it" in entry["reason"]
     assert [len(stack.eso.history(*c)) for c in (SYNC, AUTH)] == [1, 1]  # no re-annotation after SIGTERM
+
+
+def test_the_wait_ends_at_the_run_deadline(stack: ClientPatcherStack) -> None:
+    stack.eso.mode = "never"
+    started = time.monotonic()
+    done, entry = run(stack, "--deadline", "6", "--consumer-timeout", "600")
+    assert time.monotonic() - started < 20
+    assert done.returncode != 0 and entry["action"] == "failed"
+    assert "(run deadline reached): ESO never refreshed it" in entry["reason"]
