@@ -269,6 +269,14 @@ spec:
         {{- if and $kubeApi (not (dig "events" "enabled" true $job)) }}
         - --no-events
         {{- end }}
+        {{- if $kubeApi }}
+        {{- if $job.verifyConsumers }}
+        - --consumer-timeout
+        - {{ $job.consumerTimeout | quote }}
+        {{- else }}
+        - --no-verify-consumers
+        {{- end }}
+        {{- end }}
         {{- range $job.extraArgs }}
         - {{ . | quote }}
         {{- end }}
