@@ -125,6 +125,9 @@ def test_events_refused_are_one_warning_and_never_fail_the_run(stack: ClientPatc
             resource="externalsecrets",
             resource_names=names,
         )
+        stack.kube.grant(
+            namespace, *KUBE_SA, verbs=["get"], group="", resource="secrets", resource_names=names
+        )
     done = run_clean(stack)
     assert done.returncode == 0, done.stderr
     (warning,) = summary(done)["warnings"]
