@@ -24,6 +24,7 @@ from jobs.core.catalog_text import (
     K8S_NAME,
     MOUNT_PATTERN,
     PRODUCTION,
+    Grace,
     Realm,
     RunId,
     Text,
@@ -108,7 +109,13 @@ class KeycloakConfig(_Strict):
 
 
 class Rotation(_Strict):
+    """`keycloak.rotate`: regenerate once per new `runId`. With `grace` the old secret must stay valid
+    (Keycloak's `secret-rotation` client policy) until every consumer holds the new one; a rotation
+    that cannot keep it is refused unless `hardCut: true` (docs/design.md#the-catalog)."""
+
     run_id: RunId = Field(alias="runId")
+    grace: Grace | None = None  # seconds, from a duration such as "15m"
+    hard_cut: bool = Field(False, alias="hardCut")
 
 
 class KeycloakSource(_Strict):

@@ -73,3 +73,27 @@ def _to_str(value: Any) -> Any:
 RunId = Annotated[
     str, BeforeValidator(_to_str), Field(min_length=1, max_length=128), AfterValidator(_plain_text)
 ]
+
+
+# `keycloak.rotate.grace`: how long the old secret must stay valid after a rotation.
+GRACE_MIN: Final = 60  # seconds: ESO, the kubelet and a pod reload need at least this long
+GRACE_MAX: Final = 7 * 86400  # seconds: a window left open longer is a second live credential
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNIT_SECONDS: Final = (86400, 3600, 60, 1)
+
+
+def parse_duration(value: Any) -> Any:
+    """ "15m", "1h30m", "2d", "90s" -> seconds, within GRACE_MIN..GRACE_MAX. A bare number is refused:
+    the unit must be written."""
+    if not isinstance(value, str):
+        raise ValueError("must be a duration with its unit, such as 15m, 1h30m, 2d or 90s")  # noqa: TRY004 (pydantic reports ValueError)
+    match = _DURATION.fullmatch(value.strip())
+    if not value.strip() or match is None:
+        raise ValueError("must be a duration such as 15m, 1h30m, 2d or 90s")
+    seconds = sum(int(part or 0) * unit for part, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+    if not GRACE_MIN <= seconds <= GRACE_MAX:
+        raise ValueError(f"must be between {GRACE_MIN // 60}m and {GRACE_MAX // 86400}d")
+    return seconds
+
+
+Grace = Annotated[int, BeforeValidator(parse_duration), Field(strict=True)]

@@ -43,7 +43,7 @@ from jobs.patcher.decide import (
     usable_secret_problem,
     with_refresh,
 )
-from jobs.patcher.rotation import Rotation
+from jobs.patcher.rotation import Grace, Rotation
 from jobs.patcher.verify import open_secret_login, verify_written
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
@@ -78,6 +78,7 @@ class Patcher:
     forced: frozenset[str] = frozenset()
     retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
     login: SecretLogin | None = None  # --verify-login
+    verify_consumers: bool = True  # a rotation window is closed only after verified consumers
 
     @property
     def rotation(self) -> Rotation:
@@ -151,9 +152,9 @@ class Patcher:
         rotation = decide_rotation(wanted, record, before.custom_metadata.get(md.ROTATION_RUN_ID), forced)
         if rotation.rotate and self.target.dry_run:
             return self._dry_run_rotation(entry, client, before, rotation)
-        rotated_because = None
+        rotated_because, rotated, grace = None, None, Grace.of(entry)
         if rotation.rotate:
-            rotated = self.rotation.run(entry.name, client, rotation, forced)
+            rotated = self.rotation.run(entry.name, client, rotation, forced, grace)
             secret, rotated_because = rotated.secret, rotated.reason if rotated.regenerated else None
             if not rotated.regenerated:  # waited for, or found done by, a concurrent run: Vault again
                 before = self.vault.read(self.target.mount, entry.name)
@@ -161,7 +162,11 @@ class Patcher:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
             secret = self.current_secret(client, fresh=bool(wanted) or forced)
-        return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
+        result = self._write(entry, client, Seen(before, secret), rotation, rotated_because)
+        if grace is None or self.target.dry_run:
+            return result
+        window = partial(self.rotation.settle_window, entry.name, client, entry.consumers)
+        return window(result, rotated, verified=self.verify_consumers)
 
     def current_secret(self, client: KeycloakClientInfo, *, fresh: bool) -> str:
         """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
@@ -220,6 +225,9 @@ class Patcher:
         result = done.applied.result
         if rotated_because:
             result = replace(result, reason=f"rotated ({rotated_because}); {result.reason}")
+            log.info(
+                "wrote the new secret to Vault", extra={"entry": entry.name, "version": result.vault_version}
+            )
         if self.target.dry_run and result.action is Action.WRITTEN:
             log.info(
                 "%s entry would be written", DRY_RUN, extra={"entry": entry.name, "reason": result.reason}
