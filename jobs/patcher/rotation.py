@@ -154,7 +154,7 @@ class Rotation:
             raise Permanent("keycloak", gate.reason)
         secret = self.keycloak.regenerate_client_secret(client)
         kept = None
-        if grace is not None:
+        if grace is not None and gate is not None and gate.window:
             kept = decide_kept(
                 grace.seconds, self.keycloak.rotated_secret_info(client), self.clock(), grace.hard_cut
             )

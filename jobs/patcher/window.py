@@ -82,7 +82,8 @@ def decide_gate(grace: int, hard_cut: bool, applies: bool, periods: Sequence[int
             )
         return Gate(True, True, f"{asked}: Keycloak keeps the old secret", warning)
     if hard_cut:
-        return Gate(True, False, f"{asked} not possible, hard cut accepted (hardCut: true): {why}", why)
+        accepted = f"{asked} not possible, hard cut accepted (hardCut: true): {why}"
+        return Gate(True, False, accepted, accepted)
     return Gate(False, False, f"rotation refused ({asked}): {why}; {POLICY_HINT}; or set hardCut: true")
 
 
