@@ -200,6 +200,7 @@ class Rotation:
         result = replace(result, warnings=result.warnings + warnings)
         info = self.keycloak.rotated_secret_info(client)
         if info is None or not info.live(self.clock()):
+            self.record_window(name, None)
             return result
         close = decide_close(verified, consumers, result, info)
         extra = {"entry": name, "client": client.label, "expires": when(info.expires)}
@@ -212,8 +213,27 @@ class Rotation:
             log.info("rotation window closed", extra=extra)
         else:
             log.warning("rotation window left open", extra={**extra, "why": close.note})
+        self.record_window(name, None if close.close else md.window_interval(info.since, info.expires))
         action = Action.FAILED if close.fail else result.action
         return replace(result, action=action, reason=f"{result.reason}; {close.note}")
+
+    def record_window(self, name: str, interval: str | None) -> None:
+        """Keep `rotation-window` in the key's custom_metadata equal to `interval` (None: absent), for
+        smoke and audit. Informational: a failure is logged, never fails the entry."""
+        try:
+            current = self.vault.read_metadata(self.mount, name)
+            held = current.custom_metadata.get(md.ROTATION_WINDOW) if current else None
+            if current is None or held == interval:
+                return
+            body = {k: v for k, v in current.custom_metadata.items() if k != md.ROTATION_WINDOW}
+            if interval is not None:
+                body[md.ROTATION_WINDOW] = interval
+            self.vault.write_metadata(self.mount, name, body, metadata_cas=current.metadata_version or 0)
+        except ClientError as exc:
+            log.warning(
+                "could not record the rotation window in Vault's metadata",
+                extra={"entry": name, "error": failure_reason(exc)},
+            )
 
     # -- the lock in Vault's custom_metadata ---------------------------------------------------------
     def _acquire(self, name: str, run_id: str) -> str | None:

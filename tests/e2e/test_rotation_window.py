@@ -4,10 +4,12 @@ and a grace rotation without the secret-rotation policy is refused unless the ca
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from lab.client_patcher_stack import ClientPatcherStack, ClientSpec, assert_no_secret_in
+from lab.client_patcher_stack import BIN, ClientPatcherStack, ClientSpec, assert_no_secret_in
 from lab.openbao import OpenBao
 from tests.support.summary import read_summary
 
@@ -26,6 +28,26 @@ def run(stack: ClientPatcherStack) -> tuple[int, dict[str, Any]]:
     return done.returncode, read_summary(done.stdout)["entries"][0]
 
 
+def checks(stack: ClientPatcherStack) -> tuple[str, str]:
+    """(audit's note, smoke's reason) for the entry: where an open window shows."""
+    found = []
+    for args in (("audit", "--format", "json"), ("smoke", "--log-format", "json", "--summary", "full")):
+        done = subprocess.run(
+            [str(BIN / "secret-origin"), args[0], "--catalog", str(stack.catalog_path), *args[1:]],
+            env=stack.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
+        if args[0] == "audit":
+            found.append(json.loads(done.stdout)["rows"][0]["note"])
+        else:
+            found.append(read_summary(done.stdout)["entries"][0]["reason"])
+    return found[0], found[1]
+
+
 def test_the_window_closes_once_consumers_converged_and_stays_open_while_one_does_not(
     openbao: OpenBao, kv_mount: str, tmp_path: Path
 ) -> None:
@@ -38,12 +60,14 @@ def test_the_window_closes_once_consumers_converged_and_stays_open_while_one_doe
         assert code == 1 and "window left open (not converged: apps/app-sync)" in entry["reason"]
         assert stack.keycloak.rotated_secret("ameide", "app") is not None
         assert stack.keycloak.regenerations("ameide", "app") == 1
+        assert all("rotation in progress: the previous secret also logs in" in text for text in checks(stack))
         stack.kube.put_object(consumer)
         code, entry = run(stack)
         assert code == 0 and "rotation window closed" in entry["reason"], entry
         assert stack.keycloak.rotated_secret("ameide", "app") is None
         assert stack.keycloak.regenerations("ameide", "app") == 1
         assert stack.vault_state(APP.name)[1] == stack.keycloak_secret(APP)
+        assert not any("rotation" in text for text in checks(stack))
 
 
 def test_without_the_policy_grace_is_refused_and_hard_cut_is_an_explicit_choice(
