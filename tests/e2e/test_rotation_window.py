@@ -85,3 +85,17 @@ def test_without_the_policy_grace_is_refused_and_hard_cut_is_an_explicit_choice(
         )
         assert stack.keycloak.regenerations("ameide", "app") == 1
         assert stack.keycloak.rotated_secret("ameide", "app") is None
+
+
+def test_a_policy_that_keeps_nothing_is_a_hard_cut_reported_after_the_new_secret_is_out(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path
+) -> None:
+    with start(openbao, kv_mount, tmp_path) as stack:
+        stack.keycloak.set_rotation_policy("ameide", "app", True, rotated_expiration=0)
+        code, entry = run(stack)
+        assert code == 1 and "HARD CUT: Keycloak kept no rotated secret" in entry["reason"]
+        assert stack.keycloak.regenerations("ameide", "app") == 1
+        assert stack.vault_state(APP.name)[1] == stack.keycloak_secret(APP)  # written all the same
+        assert stack.consumer("apps", "app-sync")[1]["force-sync"] == stack.force_sync_of(APP.name)
+        code, entry = run(stack)  # the rerun does not rotate again
+        assert code == 0 and stack.keycloak.regenerations("ameide", "app") == 1
