@@ -162,10 +162,14 @@ class ForceSyncTarget(NamedTuple):
     version: int | None  # the Vault version consumers must be told about; None: patch nothing
     catch_up: bool  # True: the value was not written by this run, only consumers behind are patched
     created_time: str | None = None  # when that version was written
+    again_at: float | None = None  # an open rotation window resumed: every consumer is annotated again
 
     @property
     def value(self) -> str | None:
-        return None if self.version is None else force_sync_value(self.version, self.created_time)
+        if self.version is None:
+            return None
+        value = force_sync_value(self.version, self.created_time)
+        return value if self.again_at is None else f"{value}-r{int(self.again_at)}"
 
 
 def decide_force_sync_target(

@@ -34,7 +34,7 @@ from jobs.core import metadata as md
 from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.errors import ClientError, Conflict, Permanent, failure_reason
 from jobs.core.model import Action, EntryResult
-from jobs.core.observed import ATTR_SECRET_EXPIRATION, KeycloakClientInfo
+from jobs.core.observed import ATTR_SECRET_EXPIRATION, KeycloakClientInfo, RotatedSecret
 from jobs.core.retry import RetryPolicy
 from jobs.patcher.decide import (
     ATTR_RUN_ID,
@@ -187,18 +187,20 @@ class Rotation:
         result: EntryResult,
         rotated: Rotated | None,
         *,
+        window: RotatedSecret | None,
         verified: bool,
     ) -> EntryResult:
         """After the write and the consumers: report what the regenerate kept, then close the
         window (DELETE the rotated secret) when `decide_close` says so. Also resumes a window a
-        previous run left open: never a second regenerate, only the consumers and the close."""
+        previous run left open (`window`, read before the write): never a second regenerate, only the
+        consumers and the close."""
         notes = [w for w in (rotated.gate, rotated.kept) if w is not None and w.warning] if rotated else []
         warnings = tuple(str(w.warning) for w in notes)
         if rotated is not None and rotated.kept is not None and rotated.kept.problem:
             reason = f"{result.reason}; {rotated.kept.problem}"
             return replace(result, action=Action.FAILED, reason=reason, warnings=result.warnings + warnings)
         result = replace(result, warnings=result.warnings + warnings)
-        info = self.keycloak.rotated_secret_info(client)
+        info = window if rotated is None else self.keycloak.rotated_secret_info(client)
         if info is None or not info.live(self.clock()):
             self.record_window(name, None)
             return result

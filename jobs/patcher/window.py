@@ -127,4 +127,12 @@ def decide_close(
         return Close(False, f"rotation window left open{named}: {until}; a rerun resumes", fail=True)
     if not verified:
         return Close(False, f"consumer verification is off: window not closed, {until} (Keycloak's expiry)")
+    deaf = [str(c) for c in consumers if any(_ignores(w, c) for w in result.warnings)]
+    if deaf:
+        return Close(False, f"rotation window left open ({', '.join(deaf)} ignores force-sync): {until}")
     return Close(True, "rotation window closed: every consumer converged, the old secret no longer works")
+
+
+def _ignores(warning: str, consumer: Consumer) -> bool:
+    """A consumer warning (jobs.patcher.decide.consumer_warning) saying ESO will not refresh it."""
+    return warning.startswith(f"consumer {consumer}:") and "force-sync will be ignored" in warning

@@ -16,6 +16,7 @@ from tests.support.summary import read_summary
 APP = ClientSpec(
     "app-client-secret", "ameide", "app", (("apps", "app-sync"),), rotate_run_id="r1", rotate_grace="15m"
 )
+TWO = ClientSpec(**{**APP.__dict__, "consumers": (("apps", "app-sync"), ("apps", "app-other"))})
 
 
 def start(openbao: OpenBao, kv_mount: str, tmp_path: Path, spec: ClientSpec = APP) -> ClientPatcherStack:
@@ -51,7 +52,7 @@ def checks(stack: ClientPatcherStack) -> tuple[str, str]:
 def test_the_window_closes_once_consumers_converged_and_stays_open_while_one_does_not(
     openbao: OpenBao, kv_mount: str, tmp_path: Path
 ) -> None:
-    with start(openbao, kv_mount, tmp_path) as stack:
+    with start(openbao, kv_mount, tmp_path, TWO) as stack:
         stack.keycloak.set_rotation_policy("ameide", "app", True)
         consumer = stack.kube.get_object("ExternalSecret", "apps", "app-sync")
         assert consumer is not None
@@ -61,9 +62,13 @@ def test_the_window_closes_once_consumers_converged_and_stays_open_while_one_doe
         assert stack.keycloak.rotated_secret("ameide", "app") is not None
         assert stack.keycloak.regenerations("ameide", "app") == 1
         assert all("rotation in progress: the previous secret also logs in" in text for text in checks(stack))
+        converged_first = stack.consumer("apps", "app-other")[1]["force-sync"]
         stack.kube.put_object(consumer)
         code, entry = run(stack)
         assert code == 0 and "rotation window closed" in entry["reason"], entry
+        # the resumed window annotates (and checks) every consumer again, not only the one behind
+        again = stack.consumer("apps", "app-other")[1]["force-sync"]
+        assert again != converged_first and again.startswith(converged_first + "-r")
         assert stack.keycloak.rotated_secret("ameide", "app") is None
         assert stack.keycloak.regenerations("ameide", "app") == 1
         assert stack.vault_state(APP.name)[1] == stack.keycloak_secret(APP)

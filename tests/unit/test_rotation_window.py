@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from jobs.core.catalog import Consumer
@@ -126,3 +128,12 @@ def test_rotated_secret_is_read_from_the_policy_attributes() -> None:
     assert rotated == RotatedSecret(NOW, NOW + 60)
     assert rotated.live(NOW + 59) and not rotated.live(NOW + 60)
     assert RotatedSecret.of({"client.secret.creation.time": str(NOW)}) is None
+
+
+def test_a_consumer_that_ignores_force_sync_keeps_the_window_open_without_failing() -> None:
+    warned = result(("a", "patched"), ("b", "patched"))
+    warning = (
+        "consumer apps/b: refreshPolicy CreatedOnce, force-sync will be ignored (ESO never refreshes it)"
+    )
+    close = decide_close(True, CONSUMERS, replace(warned, warnings=(warning,)), OPEN)
+    assert not close.close and not close.fail and "apps/b ignores force-sync" in close.note
