@@ -83,7 +83,7 @@ def run(stack: RealClientPatcherStack, *args: str, **env: str) -> tuple[int, dic
 
 def timeline(stderr: str) -> list[tuple[str, str]]:
     """(time, message) of the JSON log lines that mark a rotation's steps."""
-    steps = ("rotated the client secret", "wrote the new secret", "annotated consumer", "converged")
+    steps = ("rotated the client secret", "wrote the new secret", "annotated consumer", "consumer converged")
     steps += ("rotation window",)
     found = []
     for line in stderr.splitlines():
@@ -122,15 +122,15 @@ def test_old_secret_logs_in_until_every_consumer_converged_then_the_window_close
 def test_a_consumer_that_does_not_converge_keeps_the_window_open_and_the_rerun_closes_it(
     real_keycloak: RealServer, openbao: OpenBao, tmp_path: Path
 ) -> None:
-    client = spec("rolling-stuck", "rolling-stuck-sync")
+    client = spec("rolling-stuck", "rolling-stuck-sync", "rolling-stuck-fine")
     with world(real_keycloak, openbao, tmp_path, client) as stack:
         old = stack.keycloak_secret(client)
         assert old is not None
         stack.extra_secrets.append(old)
-        manifest = stack.kube.get_object("ExternalSecret", NS, "rolling-stuck-sync")
-        assert manifest is not None
-        stack.kube.delete_object("ExternalSecret", NS, "rolling-stuck-sync")  # never converges
-        code, entry, _ = run(stack)
+        eso = stack.kube.eso_reconciler
+        assert eso is not None
+        eso.fault(NS, "rolling-stuck-sync", "never", "never")  # ESO never refreshes it, re-annotated or not
+        code, entry, _ = run(stack, "--consumer-timeout", "4")
         assert code == 1
         assert entry["action"] == "failed"
         assert f"{NS}/rolling-stuck-sync" in entry["reason"] and "window left open" in entry["reason"]
@@ -139,8 +139,8 @@ def test_a_consumer_that_does_not_converge_keeps_the_window_open_and_the_rerun_c
         assert (login(stack, client, old), login(stack, client, new)) == (200, 200)  # both, in the window
         regenerated = attributes(stack, client)[SINCE]
 
-        stack.kube.put_object(manifest)  # the consumer is back
-        code, entry, _ = run(stack)
+        assert f"{NS}/rolling-stuck-fine" not in entry["reason"].split("not converged")[-1]
+        code, entry, _ = run(stack)  # ESO works again
         assert code == 0, entry
         assert "rotation window closed" in entry["reason"]
         assert attributes(stack, client)[SINCE] == regenerated  # no second regenerate
@@ -187,6 +187,23 @@ def test_a_rerun_after_sigkill_mid_rotation_finishes_without_a_second_regenerate
         assert stack.keycloak_secret(client) == stack.vault_state(client.name)[1]
         assert "rotation window closed" in entry["reason"]
         assert ROTATED_SINCE not in after and login(stack, client, old) == 401
+
+
+def test_with_verification_off_the_window_is_left_to_keycloaks_expiry(
+    real_keycloak: RealServer, openbao: OpenBao, tmp_path: Path
+) -> None:
+    client = spec("rolling-off", "rolling-off-sync")
+    with world(real_keycloak, openbao, tmp_path, client) as stack:
+        old = stack.keycloak_secret(client)
+        assert old is not None
+        stack.extra_secrets.append(old)
+        code, entry, _ = run(stack, "--no-verify-consumers")
+        assert code == 0, entry
+        assert "consumer verification is off: window not closed" in entry["reason"]
+        new = stack.keycloak_secret(client)
+        assert new is not None and new != old
+        assert rotated_status(stack, client) == 200
+        assert (login(stack, client, old), login(stack, client, new)) == (200, 200)
 
 
 def test_without_the_policy_a_grace_rotation_is_refused_and_nothing_changes(
