@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,15 @@ def test_the_help_subprocess_loads_no_vendor_sdk() -> None:
     assert "usage: vault-bootstrap" in done.stdout
     loaded = {m for m in json.loads(done.stderr) if m.split(".")[0] in VENDOR}
     assert loaded == set()
+
+
+@pytest.mark.parametrize("module", ENTRYPOINTS)
+def test_version_reads_the_installed_metadata_without_importlib_metadata(module: str) -> None:
+    """`--version` finds the dist-info itself: importing importlib.metadata costs more than the rest."""
+    code = _main(module, ["--version"], (0,))
+    assert vendor_modules_after(code, roots=("importlib.metadata", "email")) == set()
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120, check=False
+    )
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert done.stdout.split() == [done.stdout.split()[0], version]
