@@ -23,8 +23,6 @@ from jobs.core.observed import KvRead
 
 __all__ = ["Known", "Observed", "Status", "assess", "observe"]
 
-FORMATS: Final = ("markdown", "json")
-
 
 @dataclass(frozen=True)
 class AuditOptions:
