@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from typing import Final
+from urllib.parse import urlsplit
 
 from jobs.core.logs import register_secret
 
 # Environment variables that hold a credential: ours, Azure's, and any name the chart's convention marks
 # as one (a name ending in SECRET, PASSWORD, TOKEN or _KEY must come from a Secret).
 CREDENTIAL_SUFFIXES: Final = ("SECRET", "PASSWORD", "TOKEN", "_KEY")
+# URLs that may carry `user:password@`: held like a credential when they do (the Pushgateway's).
+URL_VARIABLES: Final = ("SECRET_ORIGIN_METRICS_PUSH",)
 held: Final[dict[str, str]] = {}
 
 
@@ -22,12 +25,25 @@ def is_credential_variable(name: str) -> bool:
     return name.upper().endswith(CREDENTIAL_SUFFIXES) or name.upper().startswith("AZURE_CLIENT_CERTIFICATE")
 
 
+def _has_userinfo(url: str) -> bool:
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return "@" in url
+
+
+def environment_value(name: str) -> str | None:
+    """An environment variable's value, also after `protect_environment` moved it out of the way."""
+    return os.environ.get(name) or held.get(name)
+
+
 def protect_environment() -> None:
     """First thing a job does, before it reads any file or builds any client: every credential in the
     environment is registered for redaction, then moved out of `os.environ` into this module, where only
     the settings classes read it. Child processes (kubeconfig exec plugins, a library's `uname -p`)
     inherit `os.environ`, so they never see our credentials (docs/design.md#settings-and-credentials)."""
-    for name in [n for n in os.environ if is_credential_variable(n)]:
+    with_userinfo = [n for n in URL_VARIABLES if _has_userinfo(os.environ.get(n, ""))]
+    for name in [n for n in os.environ if is_credential_variable(n)] + with_userinfo:
         value = os.environ.pop(name)
         register_secret(value)
         if value:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import unquote, urlsplit
 
+from jobs.core.credentials import environment_value
 from jobs.core.logs import register_secret
 from jobs.core.model import SummaryMode
 
@@ -135,7 +136,7 @@ def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-push",
         type=pushgateway_url,
-        default=os.environ.get(METRICS_PUSH_ENV) or None,
+        default=environment_value(METRICS_PUSH_ENV),
         metavar="URL",
         help=f"push the run's Prometheus metrics to this Pushgateway (default: ${METRICS_PUSH_ENV}); "
         "a failed push is a warning, never a failed run (docs/design.md#metrics-and-events)",

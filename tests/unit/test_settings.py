@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import subprocess
 
 import pytest
@@ -87,3 +88,29 @@ def test_credentials_are_masked_and_withheld_from_child_processes(monkeypatch: p
     assert redact("a hvs.protect-me-0001 b az-protect-me-0003") == "a [REDACTED] b [REDACTED]"
     settings = load_settings(VaultSettings)  # the settings still read them
     assert settings.token is not None and settings.token.get_secret_value() == "hvs.protect-me-0001"
+
+
+def test_a_pushgateway_url_with_a_password_is_withheld_from_child_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jobs.core.flags import METRICS_PUSH_ENV, add_metrics_arguments
+
+    monkeypatch.setenv(METRICS_PUSH_ENV, "https://ops:push-protect-me-0004@pushgateway.example:9091")
+    protect_environment()
+    child = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
+    assert "protect-me" not in child and METRICS_PUSH_ENV not in child
+    parser = argparse.ArgumentParser()
+    add_metrics_arguments(parser)  # the flag's default still comes from the variable
+    assert parser.parse_args([]).metrics_push is not None
+    assert "push-protect-me-0004" not in redact("https://ops:push-protect-me-0004@pushgateway.example:9091")
+
+
+def test_a_pushgateway_url_without_credentials_stays_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jobs.core.flags import METRICS_PUSH_ENV
+
+    monkeypatch.setenv(METRICS_PUSH_ENV, "http://pushgateway.monitoring:9091")
+    protect_environment()
+    child = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
+    assert f"{METRICS_PUSH_ENV}=http://pushgateway.monitoring:9091" in child
