@@ -12,7 +12,14 @@ import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import TYPE_CHECKING, Final  # noqa: E402
 
-from jobs.core.flags import JobParser, add_common_arguments, missing_catalog  # noqa: E402
+from jobs.core.flags import (  # noqa: E402
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    JobParser,
+    add_common_arguments,
+    concurrency_argument,
+    missing_catalog,
+)
 
 if TYPE_CHECKING:
     from jobs.patcher.run import Options
@@ -38,13 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="after writing a secret, do not log in once to its realm's token endpoint to prove "
         "Keycloak accepts it (on by default: one request per written entry, no admin rights)",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=concurrency_argument,
+        default=DEFAULT_CONCURRENCY,
+        metavar=f"1..{MAX_CONCURRENCY}",
+        help="entries processed at once; entries that name the same Keycloak client still run one "
+        f"after the other (default {DEFAULT_CONCURRENCY})",
+    )
     return parser
 
 
 def parse_options(args: argparse.Namespace) -> Options:
     from jobs.patcher.run import Options
 
-    return Options(rotate=tuple(args.rotate), verify_login=args.verify_login)
+    return Options(
+        rotate=tuple(args.rotate), verify_login=args.verify_login, concurrency=int(args.concurrency)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ What `start` builds (see `DEFAULT_CLIENTS` and `DEFAULT_CONSUMERS`):
   near-match decoys (`platform-app-master-v2`, `Platform-App-Master`'s neighbour `platform-app`).
 - Kubernetes (`KubeEmulator`, TLS): one ExternalSecret per consumer (refreshPolicy OnChange), the service
   account `secret-origin/client-patcher` allowed to get/patch exactly those ExternalSecrets
-  (`resourceNames`), and a kubeconfig for it.
+  (`resourceNames`) and to list ExternalSecrets in their namespaces, and a kubeconfig for it.
 - Vault: a KV v2 mount and a token whose policy covers only the catalog's paths.
 - A catalog file with one service-generated entry per `DEFAULT_CLIENTS` item.
 
@@ -177,6 +177,9 @@ def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> 
             group="external-secrets.io",
             resource="externalsecrets",
             resource_names=names,
+        )
+        kube.grant(  # LIST cannot be limited by resourceNames (the chart's Role grants it the same way)
+            consumer_ns, namespace, name, verbs=["list"], group="external-secrets.io", resource="externalsecrets"
         )
 
 

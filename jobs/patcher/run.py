@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import partial
@@ -21,6 +22,7 @@ from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
+from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
 from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
@@ -48,8 +50,10 @@ from jobs.patcher.verify import open_secret_login, verify_written
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.keycloak_index import ClientLookup
     from jobs.core.clients.keycloak_login import SecretLogin
     from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.kube_index import ExternalSecretIndex
     from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
@@ -62,6 +66,7 @@ log = logging.getLogger(__name__)
 class Options:
     rotate: tuple[str, ...] = ()  # entries whose client secret is regenerated now (--rotate NAME)
     verify_login: bool = True  # log in once with each written secret (--no-verify-login turns it off)
+    concurrency: int = DEFAULT_CONCURRENCY  # entries processed at once (--concurrency)
 
 
 Context = RunContext[Options]
@@ -78,6 +83,8 @@ class Patcher:
     forced: frozenset[str] = frozenset()
     retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
     login: SecretLogin | None = None  # --verify-login
+    lookups: ClientLookup | None = None  # a run's Keycloak lookups (realm listings); else one by one
+    consumers: ExternalSecretIndex | None = None  # a run's ExternalSecrets (one LIST per namespace)
 
     @property
     def rotation(self) -> Rotation:
@@ -91,7 +98,8 @@ class Patcher:
     def _refresh_one(self, consumer: Consumer, value: str) -> ConsumerPlan:
         if self.kube is None:  # pragma: no cover - execute builds it when any entry has consumers
             raise Permanent("kubernetes", "no Kubernetes client")
-        return decide_refresh(self.kube.get_external_secret(consumer.namespace, consumer.name), value)
+        source = self.consumers or self.kube
+        return decide_refresh(source.get_external_secret(consumer.namespace, consumer.name), value)
 
     def _annotate(self, consumer: Consumer, plan: ConsumerPlan) -> None:
         if self.target.dry_run:
@@ -130,8 +138,14 @@ class Patcher:
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:
-        """One entry; a failure decided here (not raised) is logged like a raised one."""
-        result = self.sync(entry)
+        """One entry; a failure decided here (not raised) is logged like a raised one. Entries that
+        name the same Keycloak client run one after the other."""
+        source, lookups = entry.keycloak, self.lookups
+        held: AbstractContextManager[None] = nullcontext()
+        if lookups is not None and source is not None:
+            held = lookups.hold(source.realm, source.client_id)
+        with held:
+            result = self.sync(entry)
         if result.failed:
             log.error("entry failed", extra={"entry": entry.name, "error": result.reason})
         return result
@@ -140,7 +154,7 @@ class Patcher:
         source = entry.keycloak
         if source is None:  # pragma: no cover - the catalog guarantees it for service-generated entries
             return EntryResult(entry.name, Action.FAILED, "no keycloak source")
-        client = self.keycloak.find_client(source.realm, source.client_id)
+        client = (self.lookups or self.keycloak).find_client(source.realm, source.client_id)
         problem = usable_secret_problem(client)
         if problem is not None:
             return EntryResult(entry.name, Action.FAILED, problem)
@@ -160,14 +174,20 @@ class Patcher:
         else:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
-            secret = self.current_secret(client, fresh=bool(wanted) or forced)
+            secret = self.current_secret(client, fresh=bool(wanted) or forced, vault=before.value(self.field))
         return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
 
-    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool) -> str:
+    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool, vault: str | None = None) -> str:
         """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
         secret the clients search listed predates the record, and a concurrent run may have rotated
-        it in between — its record says "done" while the listed secret is already dead."""
-        return self.keycloak.read_client_secret(client) if fresh else self.keycloak.client_secret(client)
+        it in between — its record says "done" while the listed secret is already dead. A secret
+        from the run's realm listing that differs from Vault's (`vault`) is read again too before it
+        is written: the listing may predate a rotation by a concurrent run."""
+        listed = client.listed_secret
+        stale = client.from_listing and listed is not None and listed != vault
+        if fresh or stale:
+            return self.keycloak.read_client_secret(client)
+        return self.keycloak.client_secret(client)
 
     def observe_again(self, client: KeycloakClientInfo, seen: Seen) -> Seen:
         """After a lost CAS race: Vault again, and Keycloak again — the winner may be a concurrent run
@@ -271,6 +291,18 @@ def forced_rotations(ctx: Context) -> frozenset[str]:
     return frozenset(wanted)
 
 
+def indexes(
+    ctx: Context, keycloak: KeycloakClient, kube: KubeClient | None
+) -> tuple[ClientLookup, ExternalSecretIndex | None]:
+    """The run's Keycloak lookups (a listing per realm where it pays) and ExternalSecret index."""
+    from jobs.core.clients.keycloak_index import ClientLookup
+    from jobs.core.clients.kube_index import ExternalSecretIndex
+
+    wanted = [(e.keycloak.realm, e.keycloak.client_id) for e in ctx.entries if e.keycloak]
+    lookups = ClientLookup(keycloak, wanted, ctx.options.concurrency)
+    return lookups, ExternalSecretIndex(kube) if kube is not None else None
+
+
 def execute(ctx: Context) -> RunReport:
     forced = forced_rotations(ctx)
     entries = ctx.entries
@@ -287,11 +319,12 @@ def execute(ctx: Context) -> RunReport:
     else:
         vault_settings, keycloak_settings = load_all_settings(VaultSettings, KeycloakSettings)
     warnings = plain_http_warnings(Vault=vault_settings.addr, Keycloak=config.url)
-    vault = open_vault(ctx.retry, vault_settings)
+    threads = ctx.options.concurrency
+    vault = open_vault(ctx.retry, vault_settings, connections=threads)
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.kube import KubeClient, load_configuration
 
-    kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
+    kube = KubeClient(load_configuration(), ctx.retry, connections=threads) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     login: SecretLogin | None = None
     try:
@@ -302,8 +335,17 @@ def execute(ctx: Context) -> RunReport:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         login = open_secret_login(ctx.options.verify_login and not ctx.dry_run, config.url)
-        patcher = Patcher(keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry, login)
-        report = process_entries(ctx, entries, patcher.handle, warnings)
+        patcher = Patcher(
+            keycloak,
+            target,
+            kube,
+            ctx.catalog.vault.field,
+            forced,
+            ctx.retry,
+            login,
+            *indexes(ctx, keycloak, kube),
+        )
+        report = process_entries(ctx, entries, patcher.handle, warnings, concurrency=threads)
         return replace(report, warnings=(*report.warnings, *keycloak.warnings))
     finally:
         keycloak.close()

@@ -396,10 +396,12 @@ def test_vault_kubernetes_auth_with_a_policy_limited_to_the_catalog(
         login.secrets.kv.v2.create_or_update_secret("elsewhere", {"value": "x"}, mount_point=stack.mount)
 
 
-def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> None:
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack, concurrency: int) -> None:
+    """The entries in flight when SIGTERM arrives finish; the others do not start."""
     stack.keycloak.latency = 0.4
     process = subprocess.Popen(
-        stack.command("--log-format", "json", "--summary", "full"),
+        stack.command("--log-format", "json", "--summary", "full", "--concurrency", str(concurrency)),
         env=stack.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -415,8 +417,8 @@ def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> No
     report = read_summary(stdout)
     assert report["interrupted"] is True
     actions = [e["action"] for e in report["entries"]]
-    assert actions[0] == "written"  # the in-flight entry finished
-    assert "skipped" in actions
+    assert actions[:concurrency] == ["written"] * concurrency  # the entries in flight finished
+    assert actions[concurrency:] == ["skipped"] * (len(actions) - concurrency)
     assert all(
         e["reason"] == "not started: interrupted by SIGTERM"
         for e in report["entries"]

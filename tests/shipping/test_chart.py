@@ -297,7 +297,7 @@ def test_helm_and_argocd_hooks_cannot_be_mixed() -> None:
         render(values)
 
 
-def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
+def test_rbac_is_get_and_patch_on_the_named_external_secrets_and_list_in_their_namespaces(
     mode: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = mode
@@ -309,11 +309,17 @@ def test_rbac_is_get_and_patch_on_the_listed_external_secrets_only(
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     assert set(roles) == set(expected)
     for namespace, role in roles.items():
-        (rule,) = role["rules"]
-        assert rule["apiGroups"] == ["external-secrets.io"]
-        assert rule["resources"] == ["externalsecrets"]
-        assert rule["verbs"] == ["get", "patch"]
-        assert rule["resourceNames"] == sorted(expected[namespace])
+        named, listing = role["rules"]
+        for rule in (named, listing):
+            assert rule["apiGroups"] == ["external-secrets.io"]
+            assert rule["resources"] == ["externalsecrets"]
+        assert named["verbs"] == ["get", "patch"]
+        assert named["resourceNames"] == sorted(expected[namespace])
+        assert listing == {  # list cannot be limited by resourceNames: nothing else rides on it
+            "apiGroups": ["external-secrets.io"],
+            "resources": ["externalsecrets"],
+            "verbs": ["list"],
+        }
     bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
     assert set(bindings) == set(expected)
     patcher_sa = _service_account_of(rendered, "client-patcher")
