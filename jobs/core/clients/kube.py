@@ -113,12 +113,15 @@ class KubeClient:
         self._api = kubernetes.client.ApiClient(configuration)
         use_client_cert_context(self._api, configuration)
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
-        self._core = kubernetes.client.CoreV1Api(self._api)
         self._apis = kubernetes.client.ApisApi(self._api)
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._field_manager = field_manager
         self._version: str | None = None
+
+    def _core(self) -> kubernetes.client.CoreV1Api:
+        """Built when first needed: its module alone costs a few hundred ms of CPU to import."""
+        return kubernetes.client.CoreV1Api(self._api)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
@@ -218,7 +221,7 @@ class KubeClient:
         """What a GET of an ExternalSecret that does not exist raises (for a name a LIST did not hold)."""
         path = f"/apis/{ESO_GROUP}/{version}/namespaces/{namespace}/{ES_PLURAL}/{name}"
         error = from_status(
-            SYSTEM, 404, f"GET {path}", f'{ES_PLURAL}.{ESO_GROUP} "{name}" not found', reason="Not Found"
+            SYSTEM, 404, f"GET {path}", f'{ES_PLURAL}.{ESO_GROUP} "{name}" not found', reason="NotFound"
         )
         return error if isinstance(error, NotFound) else NotFound(SYSTEM, str(error))
 
@@ -229,7 +232,7 @@ class KubeClient:
         try:
             secret = self._call(
                 f"GET {path}",
-                lambda t: self._core.read_namespaced_secret(name, namespace, _request_timeout=t),
+                lambda t: self._core().read_namespaced_secret(name, namespace, _request_timeout=t),
             )
         except NotFound:
             return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -24,10 +25,28 @@ class DeadlineSession(requests.Session):
         super().__init__()
         self._timeout = timeout
         self._local = threading.local()
+        self._settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._settings_lock = threading.Lock()
         self.verify = verify  # hvac prefers a given session's `verify` (default True) over its own
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, connections))
         self.mount("https://", adapter)
         self.mount("http://", adapter)
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        """requests reads the proxy and CA-bundle variables on every request (a scan of the whole
+        environment each time); every request goes to one Vault, so read them once per host."""
+        if proxies:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        with self._settings_lock:
+            if key not in self._settings:
+                read = super().merge_environment_settings(url, proxies, stream, verify, cert)
+                self._settings[key] = dict(read)
+            cached = self._settings[key]
+        return {**cached, "proxies": dict(cached["proxies"])}
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self._timeout()
