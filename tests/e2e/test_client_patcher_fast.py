@@ -91,6 +91,7 @@ def test_a_no_op_rerun_lists_each_namespace_and_realm_once(
             f"/apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets" for ns in NAMESPACES
         )
         assert sorted(p for _, p in kube_requests(stack)) == collections  # one LIST each, no GET, no PATCH
+        assert stack.kube.count(lambda m, p: p.rstrip("/") == "/apis") == 1  # discovery once, not per thread
         keycloak = stack.keycloak.count()
         assert keycloak <= 1.2 * ENTRIES
         assert stack.keycloak.count(lambda m, p: "/client-secret" in p) == 0  # the listing carried them

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
@@ -118,6 +119,7 @@ class KubeClient:
         self._timeout = timeout
         self._field_manager = field_manager
         self._version: str | None = None
+        self._discovery = threading.Lock()
 
     def _core(self) -> kubernetes.client.CoreV1Api:
         """Built when first needed: its module alone costs a few hundred ms of CPU to import."""
@@ -143,9 +145,16 @@ class KubeClient:
 
     # -- discovery ---------------------------------------------------------------------------------
     def external_secret_version(self) -> str:
-        """The ExternalSecret version to use, discovered once: v1, else v1beta1 (never older)."""
+        """The ExternalSecret version to use, discovered once (whichever thread asks first; the
+        others wait for its answer): v1, else v1beta1 (never older)."""
         if self._version is not None:
             return self._version
+        with self._discovery:
+            if self._version is None:
+                self._version = self._discover()
+            return self._version
+
+    def _discover(self) -> str:
         groups = self._call("GET /apis", lambda t: self._apis.get_api_versions(_request_timeout=t))
         served: list[str] = []
         for group in groups.groups or []:
@@ -158,7 +167,6 @@ class KubeClient:
                         "the cluster does not serve external-secrets.io/v1; using an older version",
                         extra={"version": version, "served": served},
                     )
-                self._version = version
                 return version
         raise NotFound(
             SYSTEM,
