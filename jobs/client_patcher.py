@@ -53,14 +53,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="entries processed at once; entries that name the same Keycloak client still run one "
         f"after the other (default {DEFAULT_CONCURRENCY})",
     )
+    parser.add_argument(
+        "--no-verify-consumers",
+        dest="verify_consumers",
+        action="store_false",
+        help="after annotating consumer ExternalSecrets, do not wait for ESO to refresh them and for "
+        "their Secrets to hold the new value (on by default; needs get on the target Secrets; "
+        "docs/design.md#client-patcher)",
+    )
+    parser.add_argument(
+        "--consumer-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long one entry waits for its patched consumers to converge, both waits together: "
+        "half, then one re-annotation of the stale ones and the other half (default: 60; always "
+        "within --deadline)",
+    )
     return parser
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds: {raw!r}")
+    return value
 
 
 def parse_options(args: argparse.Namespace) -> Options:
     from jobs.patcher.run import Options
 
     return Options(
-        rotate=tuple(args.rotate), verify_login=args.verify_login, concurrency=int(args.concurrency)
+        rotate=tuple(args.rotate),
+        verify_login=args.verify_login,
+        verify_consumers=args.verify_consumers,
+        consumer_timeout=args.consumer_timeout,
+        concurrency=int(args.concurrency),
     )
 
 

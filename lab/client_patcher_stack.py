@@ -19,8 +19,11 @@ What `start` builds (see `DEFAULT_CLIENTS` and `DEFAULT_CONSUMERS`):
   `<realm>-realm` clients; realms `ameide` and `partners` with the clients in `DEFAULT_CLIENTS`, plus
   near-match decoys (`platform-app-master-v2`, `Platform-App-Master`'s neighbour `platform-app`).
 - Kubernetes (`KubeEmulator`, TLS): one ExternalSecret per consumer (refreshPolicy OnChange), the service
-  account `secret-origin/client-patcher` allowed to get/patch exactly those ExternalSecrets
-  (`resourceNames`) and to list ExternalSecrets in their namespaces, and a kubeconfig for it.
+  account `secret-origin/client-patcher` allowed to get/patch exactly those ExternalSecrets and to get
+  their target Secrets (`resourceNames`), to list ExternalSecrets in their namespaces, and a kubeconfig
+  for it. The ESO reconciler simulation is on (`eso_reconciler=False` turns it off): a force-sync
+  change copies the OpenBao value into the target Secret, so client-patcher's consumer verification
+  converges (`stack.eso` sets its faults).
 - Vault: a KV v2 mount and a token whose policy covers only the catalog's paths.
 - A catalog file with one service-generated entry per `DEFAULT_CLIENTS` item.
 
@@ -44,6 +47,7 @@ import yaml
 
 from emulators.keycloak import KeycloakEmulator
 from emulators.kube import KubeEmulator
+from emulators.kube.eso_reconciler import EsoReconciler, ValueSource
 from jobs.patcher.decide import force_sync_value
 from lab.openbao import OpenBao
 
@@ -161,6 +165,24 @@ def seed_keycloak(keycloak: KeycloakEmulator, clients: Sequence[ClientSpec]) -> 
                 keycloak.add_client(realm, decoy)
 
 
+def openbao_values(openbao: OpenBao) -> ValueSource:
+    """The value source of the emulator's ESO reconciler: a KV v2 key ("<mount>/<key>") read from
+    OpenBao with its root token, as ESO's SecretStore would (fields, or None when absent)."""
+
+    def read(remote_key: str) -> Mapping[str, str] | None:
+        mount, _, name = remote_key.strip("/").partition("/")
+        try:
+            body = openbao.client().secrets.kv.v2.read_secret_version(
+                path=name.removeprefix("data/"), mount_point=mount, raise_on_deleted_version=False
+            )
+        except hvac.exceptions.InvalidPath:
+            return None
+        data = body["data"]["data"]
+        return {str(k): str(v) for k, v in data.items()} if data else None
+
+    return read
+
+
 def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> None:
     namespace, name = KUBE_SA
     kube.add_service_account(namespace, name)
@@ -188,6 +210,10 @@ def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> 
             verbs=["list"],
             group="external-secrets.io",
             resource="externalsecrets",
+        )
+        # consumer verification reads each target Secret (named like its ExternalSecret here)
+        kube.grant(
+            consumer_ns, namespace, name, verbs=["get"], group="", resource="secrets", resource_names=names
         )
 
 
@@ -217,6 +243,7 @@ class ClientPatcherStack:
         token_lifespan: int | None = None,
         eso_versions: Sequence[str] = ("v1",),
         per_key_policy: bool = True,
+        eso_reconciler: bool = True,
     ) -> ClientPatcherStack:
         """Start both emulators, seed them, and write the catalog and kubeconfig under `workdir`."""
         workdir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +251,8 @@ class ClientPatcherStack:
         keycloak = KeycloakEmulator(token_lifespan=token_lifespan)
         keycloak.start()
         kube = KubeEmulator(eso_versions=eso_versions, tls=True)
+        if eso_reconciler:
+            kube.enable_eso_reconciler(openbao_values(openbao))
         kube.start()
         try:
             seed_keycloak(keycloak, clients)
@@ -323,6 +352,13 @@ class ClientPatcherStack:
         )
         meta = body["data"]["metadata"]
         return force_sync_value(int(meta["version"]), str(meta["created_time"]))
+
+    @property
+    def eso(self) -> EsoReconciler:
+        """The ESO reconciler simulation (fault knobs, force-sync history)."""
+        if self.kube.eso_reconciler is None:
+            raise LookupError("the stack was started with eso_reconciler=False")
+        return self.kube.eso_reconciler
 
     def keycloak_secret(self, spec: ClientSpec) -> str | None:
         return self.keycloak.client_secret(spec.realm, spec.client_id)

@@ -24,6 +24,7 @@ from lab.client_patcher_stack import (
     ClientSpec,
     catalog_document,
     clean_env,
+    openbao_values,
     seed_kube,
     vault_policy,
 )
@@ -61,6 +62,7 @@ class RealClientPatcherStack:
         workdir.mkdir(parents=True, exist_ok=True)
         clients = tuple(clients)
         kube = KubeEmulator(tls=True)
+        kube.enable_eso_reconciler(openbao_values(openbao))  # consumer verification converges
         kube.start()
         try:
             seed_kube(kube, mount, clients)

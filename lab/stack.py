@@ -41,6 +41,7 @@ from keycloak import KeycloakAdmin
 from emulators.azure import AzureEmulator
 from emulators.keycloak import MASTER, KeycloakEmulator
 from emulators.kube import DEFAULT_AUDIENCE, KubeEmulator, load_seed
+from lab.client_patcher_stack import openbao_values
 from lab.openbao import OpenBao, start_openbao
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,6 +305,7 @@ def local_stack(workdir: Path, openbao: OpenBao | None = None) -> Iterator[Stack
         keycloak.start()
         cleanup.callback(keycloak.stop)
         kube = KubeEmulator(tls=True)
+        kube.enable_eso_reconciler(openbao_values(openbao))  # client-patcher's consumers converge
         seed = yaml.safe_load(KUBE_SEED.read_text(encoding="utf-8"))
         load_seed(kube, seed)
         kube.start()

@@ -53,13 +53,19 @@ relabelled), aggregated discovery (v2), TokenRequest (`serviceaccounts/{name}/to
 subjects, and the other ESO kinds (SecretStore, ClusterSecretStore, ClusterExternalSecret). Exact wording
 of a few messages is marked UNCONFIRMED where it is used.
 
+ESO reconciler simulation (off by default; `enable_eso_reconciler(source, delay)`, module
+`eso_reconciler`): a changed force-sync annotation copies the value `source` returns into the target
+Secret and sets `status.refreshTime`, `syncedResourceVersion` and the Ready condition, with fault knobs
+(never refresh, stale value, Ready=False) [docs/design.md#external-secrets-operator]. The standalone
+server does not run it.
+
 Standalone: `python -m emulators.kube --port 6443 --seed seed.yaml --out DIR [--tls]` writes an admin
 kubeconfig and, per seeded service account, an in-cluster style directory (token, namespace, ca.crt)
 plus a kubeconfig; the seed format is described in `load_seed`.
 
 Modules: `server` (state, route table, authentication first), `discovery`, `resources` (the verbs),
 `reviews`, `tokens`, `rbac`, `store` (the Python API), `validation`, `json_patch`, `selectors`, `errors`,
-`types`, `seed`.
+`types`, `seed`, `eso_reconciler`.
 """
 
 from emulators.kube.seed import load_seed

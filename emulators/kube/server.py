@@ -28,6 +28,7 @@ from emulators.kube.errors import (
     err_unauthorized,
     status_object,
 )
+from emulators.kube.eso_reconciler import EsoReconciler, ValueSource
 from emulators.kube.rbac import (
     Identity,
     RbacRules,
@@ -134,8 +135,14 @@ class KubeEmulator(
         self._types: list[ResourceType] = [CONFIGMAPS, SECRETS, SERVICEACCOUNTS, NAMESPACES, es, PUSHSECRETS]
         # Helpers may store ESO objects in any known version, served or not.
         self._all_types = [*self._types, external_secrets_type(ESO_KNOWN_VERSIONS)]
+        self.eso_reconciler: EsoReconciler | None = None  # off unless enable_eso_reconciler
         for namespace in ("default", "kube-system", "kube-public"):
             self.add_namespace(namespace)
+
+    def enable_eso_reconciler(self, source: ValueSource, delay: float = 0.1) -> EsoReconciler:
+        """Turn on the ESO reconciler simulation (emulators.kube.eso_reconciler)."""
+        self.eso_reconciler = EsoReconciler(self, source, delay)
+        return self.eso_reconciler
 
     def error_body(self, status: int, request: Request) -> Response:
         reason, message = FAULT_STATUS.get(

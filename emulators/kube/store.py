@@ -258,6 +258,9 @@ class ObjectStore:
             return self._rv
 
     def _commit(self, rt: ResourceType, key: tuple[str, str, str, str], obj: dict[str, Any]) -> None:
+        reconciler = getattr(self, "eso_reconciler", None)
+        if reconciler is not None and rt.group == ESO_GROUP and rt.plural == "externalsecrets":
+            reconciler.observe(self._objects.get(key), obj)
         self._rv += 1
         obj.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
         if "apiVersion" not in obj:

@@ -115,6 +115,37 @@ class KeycloakClientInfo:
 
 
 @dataclass(frozen=True)
+class DataRef:
+    """One `spec.data[]` item: the target Secret key filled from `remoteRef.key` (and `.property`)."""
+
+    secret_key: str
+    key: str
+    property: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractRef:
+    """One `spec.dataFrom[].extract`: every field of `key` becomes a Secret key of the same name,
+    unless `rewrite` renames them."""
+
+    key: str
+    rewritten: bool = False
+
+
+@dataclass(frozen=True)
+class EsoStatus:
+    """What ESO reports in `status` (docs/design.md#external-secrets-operator): `refreshTime` (RFC 3339,
+    whole seconds) and `syncedResourceVersion` ("<generation>-<hash of annotations and labels>") are
+    set on every successful refresh; the `Ready` condition carries ESO's reason and message."""
+
+    refresh_time: str | None = None
+    synced_resource_version: str | None = None
+    ready: str | None = None  # "True", "False", "Unknown"; None: no Ready condition
+    ready_reason: str = ""
+    ready_message: str = ""
+
+
+@dataclass(frozen=True)
 class ExternalSecretState:
     """What client-patcher needs to know about one consumer ExternalSecret."""
 
@@ -125,10 +156,22 @@ class ExternalSecretState:
     refresh_interval: str | None  # as written in spec (None: ESO's default, 1h)
     refresh_policy: str | None  # None: ESO's default, Periodic
     annotations: Mapping[str, str] = field(default_factory=dict)
+    generation: int = 0
+    target_name: str | None = None  # spec.target.name (None: ESO uses the ExternalSecret's name)
+    templated: bool = False  # spec.target.template: the Secret holds rendered values, not Vault's
+    data: tuple[DataRef, ...] = ()
+    extracts: tuple[ExtractRef, ...] = ()
+    other_sources: bool = False  # dataFrom find / sourceRef generators: keys not known in advance
+    status: EsoStatus = field(default_factory=EsoStatus)
 
     @property
     def force_sync(self) -> str | None:
         return self.annotations.get(FORCE_SYNC)
+
+    @property
+    def secret_name(self) -> str:
+        """The target Secret ESO writes."""
+        return self.target_name or self.name
 
 
 @dataclass(frozen=True)

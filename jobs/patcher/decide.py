@@ -14,6 +14,7 @@ from jobs.core.eso import why_force_sync_ignored
 from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import CLIENT_SECRET_AUTH, ExternalSecretState, KeycloakClientInfo, KvRead
 from jobs.core.plan import KvPlan, plan_sync
+from jobs.patcher.converge import at_value
 
 ORIGIN: Final = Origin.SERVICE_GENERATED.value
 
@@ -205,9 +206,13 @@ class ConsumerPlan:
 
 
 def decide_refresh(state: ExternalSecretState, value: str) -> ConsumerPlan:
-    """Patch only when the annotation is not already the target value (reruns patch nothing)."""
+    """Patch only when the annotation is not already the target value, or a re-annotation of it
+    (reruns patch nothing)."""
     return ConsumerPlan(
-        f"{state.namespace}/{state.name}", state.force_sync != value, value, consumer_warning(state)
+        f"{state.namespace}/{state.name}",
+        not at_value(state.force_sync, value),
+        value,
+        consumer_warning(state),
     )
 
 
@@ -217,7 +222,9 @@ class ConsumerOutcome:
     current: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
-    failed: tuple[str, ...] = ()  # namespace/name of each consumer in `failures`
+    failed: tuple[str, ...] = ()  # namespace/name of each consumer in `failures` (not converged)
+    verified: tuple[str, ...] = ()  # patched and converged: ESO refreshed, the Secret holds the value
+    reannotated: tuple[str, ...] = ()  # stale after the first wait, annotated once more
 
 
 # (catch-up, dry run) -> how the patched consumers are reported
@@ -241,6 +248,10 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
         parts.append(f"{verb} force-sync={value} on {', '.join(outcome.patched)}")
     elif outcome.current and not target.catch_up:
         parts.append(f"consumers already at force-sync={value}")
+    if outcome.reannotated:
+        parts.append(f"re-annotated {', '.join(outcome.reannotated)}")
+    if outcome.verified:
+        parts.append(f"converged: {', '.join(outcome.verified)}")
     action = result.action
     if outcome.failures:
         parts.append("consumer refresh failed: " + "; ".join(outcome.failures))
@@ -254,7 +265,7 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
 def consumer_results(value: str, outcome: ConsumerOutcome, *, dry_run: bool) -> tuple[ConsumerResult, ...]:
     """The consumers as structured data for the summary, in the order they were refreshed."""
     found = [
-        *((c, "would_patch" if dry_run else "patched") for c in outcome.patched),
+        *((c, "would_patch" if dry_run else "patched") for c in outcome.patched if c not in outcome.failed),
         *((c, "current") for c in outcome.current),
         *((c, "failed") for c in outcome.failed),
     ]

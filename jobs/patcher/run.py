@@ -5,13 +5,13 @@ Vault once; rotate when the catalog's runId is new or `--rotate` names the entry
 `jobs.core.apply.converge` writes the secret only when Vault differs — after a lost CAS race it reads
 both sides again, Vault and Keycloak, since the winner may be a concurrent run that rotated the secret.
 When Vault changed (or a consumer missed an earlier patch), each consumer ExternalSecret gets
-`force-sync: v<N>` (docs/design.md#client-patcher).
+`force-sync: v<N>-<created>`, and the patched ones are verified (`jobs.patcher.consumers`,
+docs/design.md#client-patcher).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
-from jobs.core.catalog import Consumer, SecretEntry
-from jobs.core.errors import ClientError, ConfigError, Permanent, failure_reason
+from jobs.core.catalog import SecretEntry
+from jobs.core.errors import ClientError, ConfigError, failure_reason
 from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead
@@ -30,15 +30,13 @@ from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, process_entries
 from jobs.core.session import login_or_fail_all, open_vault
 from jobs.core.settings import KeycloakSettings, KubeSettings, VaultSettings, load_all_settings
+from jobs.patcher.consumers import Consumers, Verification
 from jobs.patcher.decide import (
-    ConsumerOutcome,
-    ConsumerPlan,
     ForceSyncTarget,
     RotationDecision,
     RotationRecord,
     Seen,
     decide_force_sync_target,
-    decide_refresh,
     decide_rotation,
     decide_sync,
     metadata_for,
@@ -66,6 +64,8 @@ log = logging.getLogger(__name__)
 class Options:
     rotate: tuple[str, ...] = ()  # entries whose client secret is regenerated now (--rotate NAME)
     verify_login: bool = True  # log in once with each written secret (--no-verify-login turns it off)
+    verify_consumers: bool = True  # wait for patched consumers to converge (--no-verify-consumers)
+    consumer_timeout: float = 60.0  # --consumer-timeout: seconds per entry for that wait
     concurrency: int = DEFAULT_CONCURRENCY  # entries processed at once (--concurrency)
 
 
@@ -83,6 +83,7 @@ class Patcher:
     forced: frozenset[str] = frozenset()
     retry: RetryPolicy = dataclass_field(default_factory=RetryPolicy)
     login: SecretLogin | None = None  # --verify-login
+    verification: Verification = dataclass_field(default_factory=Verification)
     lookups: ClientLookup | None = None  # a run's Keycloak lookups (realm listings); else one by one
     consumers: ExternalSecretIndex | None = None  # a run's ExternalSecrets (one LIST per namespace)
 
@@ -94,46 +95,16 @@ class Patcher:
     def vault(self) -> VaultClient:
         return self.target.vault
 
-    # -- consumers ------------------------------------------------------------------------------------
-    def _refresh_one(self, consumer: Consumer, value: str) -> ConsumerPlan:
-        if self.kube is None:  # pragma: no cover - execute builds it when any entry has consumers
-            raise Permanent("kubernetes", "no Kubernetes client")
-        source = self.consumers or self.kube
-        return decide_refresh(source.get_external_secret(consumer.namespace, consumer.name), value)
-
-    def _annotate(self, consumer: Consumer, plan: ConsumerPlan) -> None:
-        if self.target.dry_run:
-            extra = {"consumer": plan.consumer, "force_sync": plan.value}
-            log.info("%s consumer would be annotated", DRY_RUN, extra=extra)
-        elif self.kube is not None:
-            self.kube.annotate_force_sync(consumer.namespace, consumer.name, plan.value)
-            log.info("annotated consumer", extra={"consumer": plan.consumer, "force_sync": plan.value})
-
-    def refresh_consumers(self, consumers: Sequence[Consumer], target: ForceSyncTarget) -> ConsumerOutcome:
-        """GET every consumer, then merge-patch force-sync where it differs. One consumer failing
-        does not stop the others; its failure fails the entry."""
-        patched: list[str] = []
-        current: list[str] = []
-        warnings: list[str] = []
-        failures: list[str] = []
-        failed: list[str] = []
-        value = target.value or ""
-        for consumer in consumers:
-            try:
-                plan = self._refresh_one(consumer, value)
-                if plan.warning:
-                    warnings.append(plan.warning)
-                    log.warning(
-                        "consumer warning", extra={"consumer": plan.consumer, "warning": plan.warning}
-                    )
-                if plan.patch:
-                    self._annotate(consumer, plan)
-                (patched if plan.patch else current).append(plan.consumer)
-            except ClientError as exc:
-                failures.append(f"consumer {consumer}: {failure_reason(exc)}")
-                failed.append(f"{consumer.namespace}/{consumer.name}")
-        return ConsumerOutcome(
-            tuple(patched), tuple(current), tuple(warnings), tuple(failures), tuple(failed)
+    @property
+    def consumer_refresh(self) -> Consumers:
+        return Consumers(
+            self.kube,
+            self.retry,
+            self.target.dry_run,
+            self.verification,
+            self.target.mount,
+            self.field,
+            index=self.consumers,
         )
 
     # -- one entry ------------------------------------------------------------------------------------
@@ -234,7 +205,8 @@ class Patcher:
         log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
         result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
-        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target))
+        outcome = self.consumer_refresh.refresh(entry.consumers, target.value or "", entry.name, None)
+        return with_refresh(result, target, outcome)
 
     def _finish(self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None) -> EntryResult:
         result = done.applied.result
@@ -263,9 +235,12 @@ class Patcher:
         version = served.version if served is not None else result.vault_version
         created = served.created_time if served is not None else None
         target = decide_force_sync_target(result.action, version, written, created)
-        if target.version is None:
+        if target.version is None or target.value is None:
             return result
-        return with_refresh(result, target, self.refresh_consumers(entry.consumers, target))
+        value = served.value(self.field) if served is not None else None
+        expected = (value, target.version) if value is not None else None
+        outcome = self.consumer_refresh.refresh(entry.consumers, target.value, entry.name, expected)
+        return with_refresh(result, target, outcome)
 
     def served(self, name: str, version: int) -> KvRead:
         """Read-after-write: what Vault serves at the address consumers read (bounded: a standby may
@@ -335,6 +310,7 @@ def execute(ctx: Context) -> RunReport:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
         login = open_secret_login(ctx.options.verify_login and not ctx.dry_run, config.url)
+        verification = Verification(ctx.options.verify_consumers, ctx.options.consumer_timeout)
         patcher = Patcher(
             keycloak,
             target,
@@ -343,6 +319,7 @@ def execute(ctx: Context) -> RunReport:
             forced,
             ctx.retry,
             login,
+            verification,
             *indexes(ctx, keycloak, kube),
         )
         report = process_entries(ctx, entries, patcher.handle, warnings, concurrency=threads)

@@ -172,6 +172,68 @@ def test_connection_errors_are_unreachable_not_urllib3() -> None:
         client.get_external_secret(NS, "app")
 
 
+def test_reads_eso_status_and_spec_and_digests_a_secret_without_returning_values(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    import hashlib
+
+    kube.put_object(
+        {
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": {"name": "mixed", "namespace": NS},
+            "spec": {
+                "target": {"name": "mixed-target", "template": {"type": "Opaque"}},
+                "data": [
+                    {"secretKey": "CLIENT_SECRET", "remoteRef": {"key": "secret/app", "property": "value"}}
+                ],
+                "dataFrom": [{"extract": {"key": "secret/app"}, "rewrite": [{"regexp": {}}]}, {"find": {}}],
+            },
+        }
+    )
+    kube.set_status(
+        "ExternalSecret",
+        NS,
+        "mixed",
+        {
+            "refreshTime": "2026-11-29T15:01:00Z",
+            "syncedResourceVersion": "1-abc",
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "no"}
+            ],
+        },
+    )
+    grant(kube, "mixed")
+    kube.add_secret(NS, "mixed-target", {"CLIENT_SECRET": "s3cr3t-value"})
+    kube.grant(NS, *SA, verbs=["get"], group="", resource="secrets", resource_names=["mixed-target"])
+    with client_for(kube, tmp_path) as client:
+        state = client.get_external_secret(NS, "mixed")
+        assert (state.secret_name, state.templated, state.generation, state.other_sources) == (
+            "mixed-target",
+            True,
+            1,
+            True,
+        )
+        assert [(d.secret_key, d.key, d.property) for d in state.data] == [
+            ("CLIENT_SECRET", "secret/app", "value")
+        ]
+        assert [(e.key, e.rewritten) for e in state.extracts] == [("secret/app", True)]
+        assert (state.status.refresh_time, state.status.synced_resource_version) == (
+            "2026-11-29T15:01:00Z",
+            "1-abc",
+        )
+        assert (state.status.ready, state.status.ready_reason, state.status.ready_message) == (
+            "False",
+            "SecretSyncedError",
+            "no",
+        )
+        digests = client.secret_digests(NS, "mixed-target")
+        assert digests == {"CLIENT_SECRET": hashlib.sha256(b"s3cr3t-value").hexdigest()}
+        with pytest.raises(PermissionDenied):
+            client.secret_digests(NS, "other")
+        assert client.get_external_secret(NS, "app").secret_name == "app"  # default target: its name
+
+
 # -- the run's ExternalSecret index: one LIST per namespace ------------------------------------------------
 def list_grant(kube: KubeEmulator, namespace: str = NS) -> None:
     kube.grant(namespace, *SA, verbs=["list"], group="external-secrets.io", resource="externalsecrets")

@@ -129,7 +129,7 @@ def test_a_namespace_that_forbids_list_is_read_with_gets_and_says_so(
         assert "not found" in failed[missing.name]
         forbidden = [line for line in done.stderr.splitlines() if "cannot list ExternalSecrets" in line]
         assert len(forbidden) == 1 and '"namespace": "ns-b"' in forbidden[0]
-        gets = [p for m, p in kube_requests(stack) if m == "GET" and "/externalsecrets/" in p]
+        gets = [p for m, p in kube_requests(stack) if m == "GET" and "/namespaces/ns-b/externalsecrets/" in p]
         assert sorted(gets) == sorted(
             f"/apis/external-secrets.io/v1/namespaces/ns-b/externalsecrets/{c[1]}"
             for s in specs["ns-b"]

@@ -206,6 +206,27 @@ def test_vault_permission_denied_on_one_key_prints_no_secret(patcher: ClientPatc
     assert_clean(done, [token, *patcher.secret_values()])
 
 
+def test_consumer_verification_failures_print_no_secret(patcher: ClientPatcherStack) -> None:
+    """Stale Secrets (an old value, compared by digest) and an ESO Ready message that echoes the value
+    being synced: the failure reasons name consumers, keys and versions, never a value or a digest."""
+    import hashlib
+
+    secret = patcher.keycloak_secret(PLATFORM)
+    assert secret
+    sync, auth = PLATFORM.consumers
+    patcher.kube.add_secret(*sync, {"value": "previous-" + secret[::-1]})
+    patcher.extra_secrets.append("previous-" + secret[::-1])
+    patcher.eso.fault(*sync, "stale", "stale")
+    patcher.eso.fault(*auth, "error", "error")
+    patcher.eso.error_message = f"could not get secret data from provider: value {secret} rejected"
+    done = patcher.run("--summary", "full", "--only", PLATFORM.name, "--consumer-timeout", "3")
+    assert done.returncode == 1
+    (entry,) = summary(done)["entries"]
+    assert "holds another value" in entry["reason"] and "Ready=False" in entry["reason"]
+    digests = [hashlib.sha256(v.encode()).hexdigest() for v in (secret, "previous-" + secret[::-1])]
+    assert_clean(done, [*patcher.secret_values(), *digests])
+
+
 def test_dry_run_with_rotation_prints_no_secret(patcher: ClientPatcherStack) -> None:
     done = patcher.run("--summary", "full", "--dry-run", "--rotate", WWW.name, "--log-format", "text")
     assert done.returncode == 0, done.stderr

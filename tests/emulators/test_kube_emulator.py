@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import hvac
@@ -739,3 +741,64 @@ def test_standalone_mode_seeds_accounts_objects_and_writes_kubeconfigs(tmp_path:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    end = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < end:
+        time.sleep(0.02)
+    assert predicate()
+
+
+def _annotate(kube: KubeEmulator, name: str, value: str) -> None:
+    obj = kube.get_object("ExternalSecret", "apps", name)
+    assert obj is not None
+    obj["metadata"]["annotations"] = {"force-sync": value}
+    kube.put_object(obj)
+
+
+def _status(kube: KubeEmulator, name: str) -> dict[str, Any]:
+    obj = kube.get_object("ExternalSecret", "apps", name)
+    assert obj is not None
+    return dict(obj.get("status") or {})
+
+
+def test_eso_reconciler_is_off_by_default_and_syncs_on_a_force_sync_change(kube: KubeEmulator) -> None:
+    kube.add_external_secret("apps", "off", remote_key="kv/app")
+    _annotate(kube, "off", "1")
+    time.sleep(0.2)
+    assert kube.secret_data("apps", "off") is None and _status(kube, "off") == {}
+
+    values = {"kv/app": {"value": "v-one"}}
+    eso = kube.enable_eso_reconciler(values.get, delay=0.01)
+    kube.add_external_secret("apps", "app", remote_key="kv/app", target="app-secret")
+    _annotate(kube, "app", "v1")
+    _wait_for(lambda: kube.secret_data("apps", "app-secret") == {"value": b"v-one"})
+    first = _status(kube, "app")
+    generation = kube.get_object("ExternalSecret", "apps", "app")["metadata"]["generation"]  # type: ignore[index]
+    assert first["syncedResourceVersion"].startswith(f"{generation}-") and first["refreshTime"].endswith("Z")
+    ready = [(c["type"], c["status"], c["reason"]) for c in first["conditions"]]
+    assert ready == [("Ready", "True", "SecretSynced")]
+
+    # stale: refreshed (a new synced version), but the Secret keeps the old value
+    values["kv/app"] = {"value": "v-two"}
+    eso.fault("apps", "app", "stale")
+    _annotate(kube, "app", "v2")
+    _wait_for(lambda: _status(kube, "app")["syncedResourceVersion"] != first["syncedResourceVersion"])
+    assert kube.secret_data("apps", "app-secret") == {"value": b"v-one"}
+
+    # error: Ready=False with the message; syncedResourceVersion and refreshTime are kept
+    eso.mode, eso.error_message = "error", "could not get secret data from provider"
+    synced = _status(kube, "app")["syncedResourceVersion"]
+    _annotate(kube, "app", "v3")
+    _wait_for(lambda: _status(kube, "app")["conditions"][0]["status"] == "False")
+    status = _status(kube, "app")
+    assert status["syncedResourceVersion"] == synced
+    assert status["conditions"][0]["message"] == "could not get secret data from provider"
+
+    # never: no refresh at all; every value is in the history
+    eso.mode = "never"
+    _annotate(kube, "app", "v4")
+    time.sleep(0.2)
+    assert _status(kube, "app") == status
+    assert eso.history("apps", "app") == ["v1", "v2", "v3", "v4"]

@@ -308,8 +308,13 @@ def test_rbac_is_get_and_patch_on_the_named_external_secrets_and_list_in_their_n
     assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     assert set(roles) == set(expected)
+    patcher = values.get("clientPatcher", {})
+    verify = patcher.get("verifyConsumers", True)
+    targets: dict[str, set[str]] = {ns: set(names) for ns, names in expected.items()}
+    for secret in patcher.get("rbac", {}).get("targetSecrets", []):
+        targets.setdefault(secret["namespace"], set()).add(secret["name"])
     for namespace, role in roles.items():
-        named, listing = role["rules"]
+        named, listing, *secrets = role["rules"]
         for rule in (named, listing):
             assert rule["apiGroups"] == ["external-secrets.io"]
             assert rule["resources"] == ["externalsecrets"]
@@ -320,6 +325,16 @@ def test_rbac_is_get_and_patch_on_the_named_external_secrets_and_list_in_their_n
             "resources": ["externalsecrets"],
             "verbs": ["list"],
         }
+        # consumer verification: get on the target Secrets only, by name; none when it is off
+        wanted = [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": sorted(targets[namespace]),
+                "verbs": ["get"],
+            }
+        ]
+        assert secrets == (wanted if verify else [])
     bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
     assert set(bindings) == set(expected)
     patcher_sa = _service_account_of(rendered, "client-patcher")
@@ -736,3 +751,33 @@ def _uncovered(value: Any, node: dict[str, Any], root: dict[str, Any], path: str
                 yield f"{path}/{key}"
             else:
                 yield from _uncovered(item, node["properties"][key], root, f"{path}/{key}")
+
+
+def _patcher_args(rendered: Rendered) -> list[list[str]]:
+    return [
+        template["spec"]["containers"][0]["args"]
+        for owner, template in rendered.pod_templates()
+        if "client-patcher" in owner
+    ]
+
+
+def test_consumer_verification_flags_and_secret_rights_follow_the_values() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    values["clientPatcher"]["consumerTimeout"] = 90
+    values["clientPatcher"].setdefault("rbac", {})["targetSecrets"] = [
+        {"namespace": "ameide-dev", "name": "renamed-target"}
+    ]
+    rendered = render(values)
+    assert _patcher_args(rendered) and all(
+        "--no-verify-consumers" not in args and args[args.index("--consumer-timeout") + 1] == "90"
+        for args in _patcher_args(rendered)
+    )
+    role = next(r for r in rendered.of_kind("Role") if r["metadata"]["namespace"] == "ameide-dev")
+    assert "renamed-target" in role["rules"][2]["resourceNames"]  # after get/patch and list
+    values["clientPatcher"]["verifyConsumers"] = False
+    rendered = render(values)
+    assert all(
+        "--no-verify-consumers" in args and "--consumer-timeout" not in args
+        for args in _patcher_args(rendered)
+    )
+    assert all(len(role["rules"]) == 2 for role in rendered.of_kind("Role"))  # get/patch and list

@@ -56,7 +56,8 @@ def test_the_changelog_has_unreleased_and_the_current_version() -> None:
 
 def test_the_licence_is_the_apache_2_text_pyproject_declares() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert PYPROJECT["project"]["license"] == {"text": "Apache-2.0"}
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"  # an SPDX expression (PEP 639)
+    assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
     assert len(re.findall(r"^\s*\d+\. ", text, re.MULTILINE)) >= 9  # the nine sections, in full

@@ -264,6 +264,14 @@ spec:
         - {{ $root.Values.logFormat }}
         - --deadline
         - {{ include "secret-origin.runDeadline" . | quote }}
+        {{- if $kubeApi }}
+        {{- if $job.verifyConsumers }}
+        - --consumer-timeout
+        - {{ $job.consumerTimeout | quote }}
+        {{- else }}
+        - --no-verify-consumers
+        {{- end }}
+        {{- end }}
         {{- range $job.extraArgs }}
         - {{ . | quote }}
         {{- end }}

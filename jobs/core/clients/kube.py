@@ -13,8 +13,6 @@ object's namespace/name and the API server's `reason` and `message` (a Status ne
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import threading
@@ -26,6 +24,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from jobs.core.clients.kube_config import load_configuration, use_client_cert_context
+from jobs.core.clients.kube_objects import decoded, digests, external_secret_state
 from jobs.core.errors import (
     ClientError,
     NotFound,
@@ -75,22 +74,6 @@ def _translate(exc: Exception, what: str, target: str = "the Kubernetes API") ->
     if isinstance(exc, urllib3.exceptions.HTTPError):
         return unreachable(SYSTEM, what, target, exc)
     return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
-
-
-def _state(obj: Mapping[str, Any], namespace: str, name: str, version: str) -> ExternalSecretState:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    interval = spec.get("refreshInterval")
-    policy = spec.get("refreshPolicy")
-    return ExternalSecretState(
-        namespace=namespace,
-        name=name,
-        api_version=str(obj.get("apiVersion") or f"{ESO_GROUP}/{version}"),
-        resource_version=str(meta.get("resourceVersion") or ""),
-        refresh_interval=None if interval is None else str(interval),
-        refresh_policy=None if policy is None else str(policy),
-        annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
-    )
 
 
 class KubeClient:
@@ -194,7 +177,7 @@ class KubeClient:
 
     def get_external_secret(self, namespace: str, name: str) -> ExternalSecretState:
         obj = self.get_external_secret_object(namespace, name)
-        return _state(obj, namespace, name, self.external_secret_version())
+        return external_secret_state(obj, namespace, name, f"{ESO_GROUP}/{self.external_secret_version()}")
 
     def list_external_secrets(self, namespace: str) -> dict[str, ExternalSecretState]:
         """Every ExternalSecret of `namespace` by name: one LIST (more only past `LIST_PAGE` objects)."""
@@ -207,7 +190,7 @@ class KubeClient:
             for obj in page.get("items") or []:
                 name = str(((obj.get("metadata") if isinstance(obj, dict) else None) or {}).get("name") or "")
                 if name:
-                    found[name] = _state(obj, namespace, name, version)
+                    found[name] = external_secret_state(obj, namespace, name, f"{ESO_GROUP}/{version}")
             token = str((page.get("metadata") or {}).get("continue") or "") or None
             if token is None:
                 return found
@@ -233,9 +216,7 @@ class KubeClient:
         )
         return error if isinstance(error, NotFound) else NotFound(SYSTEM, str(error))
 
-    def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        """The decoded `data` of a Secret (for `smoke --consumers`); None when it does not exist.
-        Every value is registered with the redaction filter before anything could print it."""
+    def _secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
         try:
             secret = self._call(
@@ -244,15 +225,21 @@ class KubeClient:
             )
         except NotFound:
             return None
-        result: dict[str, bytes] = {}
-        for key, encoded in (secret.data or {}).items():
-            try:
-                raw = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise Permanent(SYSTEM, f"GET {path}: key {key!r} is not base64") from None
+        return decoded(secret.data, f"GET {path}")
+
+    def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The decoded `data` of a Secret (for `smoke --consumers`); None when it does not exist.
+        Every value is registered with the redaction filter before anything could print it."""
+        result = self._secret_data(namespace, name)
+        for raw in (result or {}).values():
             register_secret(raw.decode("utf-8", errors="replace"))
-            result[str(key)] = raw
         return result
+
+    def secret_digests(self, namespace: str, name: str) -> dict[str, str] | None:
+        """SHA-256 per key of a Secret's `data` (client-patcher's convergence check); None when it does
+        not exist. No value leaves this method."""
+        result = self._secret_data(namespace, name)
+        return None if result is None else digests(result)
 
     def annotate_force_sync(self, namespace: str, name: str, value: str) -> str:
         """Merge-patch `metadata.annotations.force-sync`; returns the new resourceVersion."""

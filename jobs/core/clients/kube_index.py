@@ -38,6 +38,11 @@ class ExternalSecretIndex:
             raise self._kube.missing_external_secret(namespace, name, self._kube.external_secret_version())
         return found
 
+    def listed(self, namespace: str) -> bool:
+        """Whether `namespace` was read with a LIST (its states may be older than a GET's)."""
+        with self._lock:
+            return self._listed.get(namespace) is not None
+
     def _listing(self, namespace: str) -> dict[str, ExternalSecretState] | None:
         with self._lock:
             if namespace in self._listed:
