@@ -1,12 +1,14 @@
-"""Startup cost of the three console scripts: CPU of `--help`, `--version` and an exit-2 path, and which
-vendor SDKs their entrypoint modules import.
+"""Startup cost of the three console scripts: CPU of `--help`, `--version` and every kind of exit-2
+path, and which vendor SDKs their entrypoint modules import.
 
     .venv/bin/python benchmarks/startup.py [--repeat 5] [--json]
 
 CPU time is the child's user + system time (`os.wait4` rusage of that process), the median of
 `--repeat` runs, with `python -c pass` as the interpreter's own baseline; `--version` is measured only
-where `--help` lists it. The exit-2 path is a catalog file that does not exist, in an environment
-without any Vault/Keycloak/Kubernetes/Azure setting.
+where `--help` lists it. The exit-2 paths run in an environment without any Vault/Keycloak/
+Kubernetes/Azure setting: no catalog, a catalog file that does not exist, one that is not YAML, one
+with a schema error, a bad flag value, and a valid catalog with the settings missing (the one path
+that needs the catalog model and the settings library).
 Vendor SDKs: `python -X importtime -c "import jobs.<module>"`, and for each SDK whether any of its
 modules was imported and their cumulative import time (µs, summed over the top-most imports of that SDK).
 """
@@ -20,6 +22,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +32,36 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._measure import BIN, job_has_flag, run_job  # noqa: E402
 
-SCRIPTS = {
-    "vault-bootstrap": ("jobs.vault_bootstrap", ["--catalog", "/nonexistent/catalog.yaml"]),
-    "client-patcher": ("jobs.client_patcher", ["--catalog", "/nonexistent/catalog.yaml"]),
-    "secret-origin": ("jobs.secret_origin", ["check", "--catalog", "/nonexistent/catalog.yaml"]),
+EXAMPLE = str(ROOT / "examples" / "catalog.yaml")
+BAD_YAML = "environment: dev\nsecrets: [\n"
+SCHEMA_ERROR = "environment: dev\nsecrets:\n  - name: a\n    origin: nope\n    extra: 1\n"
+# label -> arguments; {bad_yaml}, {schema} are files written at run time
+JOB_PATHS = {
+    "exit 2: no catalog": [],
+    "exit 2: catalog file missing": ["--catalog", "/nonexistent/catalog.yaml"],
+    "exit 2: catalog not YAML": ["--catalog", "{bad_yaml}"],
+    "exit 2: catalog schema error": ["--catalog", "{schema}"],
+    "exit 2: settings missing": ["--catalog", EXAMPLE],
+}
+SCRIPTS: dict[str, tuple[str, dict[str, list[str]]]] = {
+    "vault-bootstrap": (
+        "jobs.vault_bootstrap",
+        {**JOB_PATHS, "exit 2: bad flag value": ["--concurrency", "0", "--catalog", EXAMPLE]},
+    ),
+    "client-patcher": (
+        "jobs.client_patcher",
+        {**JOB_PATHS, "exit 2: bad flag value": ["--deadline", "-1", "--catalog", EXAMPLE]},
+    ),
+    "secret-origin": (
+        "jobs.secret_origin",
+        {
+            "check --help": ["check", "--help"],
+            "smoke --help": ["smoke", "--help"],
+            **{label: ["check", *args] for label, args in JOB_PATHS.items() if "settings" not in label},
+            "exit 2: settings missing": ["smoke", "--catalog", EXAMPLE],
+            "exit 2: bad flag value": ["policy", "--catalog", EXAMPLE],
+        },
+    ),
 }
 VENDOR_SDKS = (
     "hvac",
@@ -92,33 +121,40 @@ def vendor_imports(module: str) -> dict[str, int | None]:
 
 def measure(repeat: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for script, (module, exit2_args) in SCRIPTS.items():
-        paths: dict[str, list[str]] = {"--help": ["--help"]}
-        if job_has_flag(script, "--version"):
-            paths["--version"] = ["--version"]
-        paths["exit-2 (missing catalog)"] = exit2_args
-        cpu = {}
-        for label, args in paths.items():
-            seconds, code = cpu_median([str(BIN / script), *args], repeat)
-            cpu[label] = {"cpu_s": round(seconds, 3), "exit_code": code}
-        results[script] = {"module": module, "cpu": cpu, "vendor_imports_us": vendor_imports(module)}
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        files = {"bad_yaml": Path(tmp) / "bad.yaml", "schema": Path(tmp) / "schema.yaml"}
+        files["bad_yaml"].write_text(BAD_YAML)
+        files["schema"].write_text(SCHEMA_ERROR)
+        for script, (module, exit_paths) in SCRIPTS.items():
+            paths: dict[str, list[str]] = {"--help": ["--help"]}
+            if job_has_flag(script, "--version"):
+                paths["--version"] = ["--version"]
+            paths.update(exit_paths)
+            cpu = {}
+            for label, args in paths.items():
+                argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+                seconds, code = cpu_median([str(BIN / script), *argv], repeat)
+                cpu[label] = {"cpu_s": round(seconds, 3), "exit_code": code}
+            results[script] = {"module": module, "cpu": cpu, "vendor_imports_us": vendor_imports(module)}
     baseline, _ = cpu_median([sys.executable, "-c", "pass"], repeat)
     return {
         "repeat": repeat,
         "goal_cpu_s": GOAL_CPU_S,
         "interpreter_baseline_cpu_s": round(baseline, 3),
+        "load_1m": round(os.getloadavg()[0], 1),
         "scripts": results,
     }
 
 
 def print_table(doc: dict[str, Any]) -> None:
     print(f"CPU seconds (user + system, median of {doc['repeat']}); goal <= {doc['goal_cpu_s']} s")
-    print(f"{'script':<16} {'path':<26} {'exit':>4} {'CPU s':>6}")
+    print(f"(1-minute load average at the end: {doc.get('load_1m')})")
+    print(f"{'script':<16} {'path':<30} {'exit':>4} {'CPU s':>6}")
     baseline = doc["interpreter_baseline_cpu_s"]
-    print(f"{'(python -c pass)':<16} {'interpreter baseline':<26} {0:>4} {baseline:>6.3f}")
+    print(f"{'(python -c pass)':<16} {'interpreter baseline':<30} {0:>4} {baseline:>6.3f}")
     for script, result in doc["scripts"].items():
         for label, figure in result["cpu"].items():
-            print(f"{script:<16} {label:<26} {figure['exit_code']:>4} {figure['cpu_s']:>6.3f}")
+            print(f"{script:<16} {label:<30} {figure['exit_code']:>4} {figure['cpu_s']:>6.3f}")
     print("\nvendor SDKs imported by `import <entrypoint module>` (cumulative import time, ms)")
     print(f"{'module':<22} " + " ".join(f"{sdk:>10}" for sdk in VENDOR_SDKS))
     for result in doc["scripts"].values():

@@ -22,6 +22,9 @@ from jobs.core.flags import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
+    from jobs.core.catalog import Catalog, SecretEntry
+    from jobs.core.model import RunReport
+    from jobs.core.runner import RunContext
     from jobs.patcher.run import Options
 
 JOB: Final = "client-patcher"
@@ -95,6 +98,19 @@ def parse_options(args: argparse.Namespace) -> Options:
     )
 
 
+def select(catalog: Catalog) -> tuple[SecretEntry, ...]:
+    """The entries this job handles; the job's modules (and vendor SDKs) load once a catalog was read."""
+    from jobs.patcher.decide import select as selected
+
+    return selected(catalog)
+
+
+def execute(ctx: RunContext[Options]) -> RunReport:
+    from jobs.patcher.run import execute as run
+
+    return run(ctx)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # --help, --version, usage errors and a missing catalog end here, before the heavy imports
@@ -102,8 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing is not None:
         return missing
     from jobs.core.runner import run_main
-    from jobs.patcher.decide import select
-    from jobs.patcher.run import execute
 
     return run_main(JOB, parser, argv, execute, select, options=parse_options)
 

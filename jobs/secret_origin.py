@@ -5,6 +5,9 @@ check   offline: catalog classification, production hygiene of values files, ESO
 smoke   live: cluster-managed Vault keys exist and hold no fixture (and, with --consumers, ESO synced them)
 audit   live: the compliance matrix (markdown or JSON); exit 1 on any NON-COMPLIANT entry
 policy  the least-privilege Vault policy (HCL) a job needs for this catalog
+
+Only the standard library is imported before the flags are parsed, so `--help`, `--version` and a
+usage error are instant; the commands, the catalog model and the vendor SDKs load after that.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ signals.install()  # first: a SIGTERM during the imports below only sets the int
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
-from jobs.checks import check, cli, live, policy  # noqa: E402
-from jobs.checks.audit import AuditOptions  # noqa: E402
-from jobs.checks.check import CheckOptions  # noqa: E402
-from jobs.checks.cli import Command  # noqa: E402
-from jobs.checks.policy import PolicyOptions  # noqa: E402
-from jobs.checks.smoke import SmokeOptions  # noqa: E402
-from jobs.core.flags import JobParser, add_common_arguments, add_version_argument  # noqa: E402
-from jobs.core.model import Outcome  # noqa: E402
-from jobs.core.runner import RunContext, run_main  # noqa: E402
+from jobs.checks import cli  # noqa: E402
+from jobs.core.flags import (  # noqa: E402
+    JobParser,
+    add_common_arguments,
+    add_version_argument,
+    missing_catalog,
+)
+
+if TYPE_CHECKING:
+    from jobs.checks.cli import Command
+    from jobs.core.model import Outcome
+    from jobs.core.runner import RunContext
 
 PROG = "secret-origin"
 
@@ -48,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def execute(ctx: RunContext[Command]) -> Outcome:
     """Each subcommand runs under its own name (the summary names it) with its own options."""
+    from jobs.checks import check, live, policy
+    from jobs.checks.audit import AuditOptions
+    from jobs.checks.check import CheckOptions
+    from jobs.checks.policy import PolicyOptions
+    from jobs.checks.smoke import SmokeOptions
+
     options = ctx.options
     match options:
         case CheckOptions():
@@ -61,7 +74,14 @@ def execute(ctx: RunContext[Command]) -> Outcome:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(PROG, build_parser(), argv, execute, options=cli.parse_options)
+    parser = build_parser()
+    # --help, --version, usage errors and a missing catalog end here, before the heavy imports
+    missing = missing_catalog(PROG, parser.parse_args(argv))
+    if missing is not None:
+        return missing
+    from jobs.core.runner import run_main
+
+    return run_main(PROG, parser, argv, execute, options=cli.parse_options)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ from jobs.core.flags import (  # noqa: E402
 
 if TYPE_CHECKING:
     from jobs.bootstrap.run import Options
+    from jobs.core.catalog import Catalog, SecretEntry
+    from jobs.core.model import RunReport
+    from jobs.core.runner import RunContext
 
 JOB: Final = "vault-bootstrap"
 
@@ -58,14 +61,25 @@ def parse_options(args: argparse.Namespace) -> Options:
     return Options(verify=bool(args.verify), concurrency=int(args.concurrency))
 
 
+def select(catalog: Catalog) -> tuple[SecretEntry, ...]:
+    """The entries this job handles; the job's modules (and vendor SDKs) load once a catalog was read."""
+    from jobs.bootstrap.decide import select as selected
+
+    return selected(catalog)
+
+
+def execute(ctx: RunContext[Options]) -> RunReport:
+    from jobs.bootstrap.run import execute as run
+
+    return run(ctx)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # --help, --version, usage errors and a missing catalog end here, before the heavy imports
     missing = missing_catalog(JOB, parser.parse_args(argv))
     if missing is not None:
         return missing
-    from jobs.bootstrap.decide import select
-    from jobs.bootstrap.run import execute
     from jobs.core.runner import run_main
 
     return run_main(JOB, parser, argv, execute, select, options=parse_options)

@@ -76,6 +76,8 @@ class ClientSpec:
     authenticator: str = "client-secret"
     in_keycloak: bool = True  # False: the catalog names a client Keycloak does not have
     rotate_run_id: str | None = None
+    rotate_grace: str | None = None  # keycloak.rotate.grace, e.g. "15m"
+    hard_cut: bool = False  # keycloak.rotate.hardCut
 
 
 DEFAULT_CLIENTS: tuple[ClientSpec, ...] = (
@@ -124,6 +126,10 @@ def catalog_document(
         source: dict[str, Any] = {"realm": spec.realm, "clientId": spec.client_id}
         if spec.rotate_run_id is not None:
             source["rotate"] = {"runId": spec.rotate_run_id}
+            if spec.rotate_grace is not None:
+                source["rotate"]["grace"] = spec.rotate_grace
+            if spec.hard_cut:
+                source["rotate"]["hardCut"] = True
         entry: dict[str, Any] = {"name": spec.name, "origin": "service-generated", "keycloak": source}
         if spec.consumers:
             entry["consumers"] = [{"namespace": ns, "name": name} for ns, name in spec.consumers]

@@ -16,6 +16,7 @@ Runnable on its own: `python -m lab.keycloak_real` starts, provisions, prints th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -132,6 +133,9 @@ def start_keycloak(workdir: Path, env: Mapping[str, str] | None = None) -> RealK
                 "--health-enabled=true",
                 "--cache=local",
                 "--log-level=warn",
+                # Keycloak keeps the previous secret valid after a regenerate only with this preview
+                # feature and a `secret-rotation` client policy (docs/design.md#keycloak).
+                "--features=client-secret-rotation",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -260,6 +264,8 @@ class ClientDef:
     kind: str = "confidential"  # confidential | public | bearer-only | client-jwt
     secret: str | None = field(default=None, repr=False)  # None: Keycloak generates one
     service_account_roles: Mapping[str, tuple[str, ...]] | None = None  # None: no service account
+    # Under a `secret-rotation` client policy keeping the old secret this long (seconds); None: none.
+    rotated_period: int | None = None
 
     def representation(self) -> dict[str, Any]:
         rep: dict[str, Any] = {
@@ -275,7 +281,35 @@ class ClientDef:
             rep["clientAuthenticatorType"] = "client-jwt"
         if self.secret is not None:
             rep["secret"] = self.secret
+        if self.rotated_period is not None:  # what the realm's policy condition matches
+            rep["attributes"] = {POLICY_ATTRIBUTE: str(self.rotated_period)}
         return rep
+
+
+# The client attribute a `client-attributes` policy condition matches: one policy (and profile) per
+# rotated-expiration-period, applying only to the clients that carry it.
+POLICY_ATTRIBUTE = "secret-origin-lab.rotation-policy"
+
+
+def rotation_policies(clients: Sequence[ClientDef]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(profiles, policies) bodies for `PUT .../client-policies/profiles|policies` of one realm:
+    a `secret-rotation` executor per distinct period, each behind a condition on POLICY_ATTRIBUTE."""
+    periods = sorted({c.rotated_period for c in clients if c.rotated_period is not None})
+    profiles, policies = [], []
+    for period in periods:
+        name = f"secret-rotation-{period}"
+        config = {
+            "expiration-period": 31536000,  # one year: the current secret never expires in a test
+            "rotated-expiration-period": period,
+            "remaining-rotation-period": 864000,
+        }
+        profiles.append(
+            {"name": name, "executors": [{"executor": "secret-rotation", "configuration": config}]}
+        )
+        match = json.dumps([{"key": POLICY_ATTRIBUTE, "value": str(period)}])
+        condition = {"condition": "client-attributes", "configuration": {"attributes": match}}
+        policies.append({"name": name, "enabled": True, "conditions": [condition], "profiles": [name]})
+    return {"profiles": profiles}, {"policies": policies}
 
 
 CLIENT_ROLES = ("query-clients", "view-clients", "manage-clients")
@@ -295,6 +329,10 @@ class World:
         if found is None:
             raise LookupError(f"no client {client_id!r} in realm {realm!r} of this world")
         return found
+
+
+ROTATED_PERIOD = 3600  # seconds the lab's secret-rotation policy keeps an old secret
+ROLLING = ("rolling-contract", "rolling-close", "rolling-stuck", "rolling-killed", "rolling-off")
 
 
 def build_world() -> World:
@@ -332,6 +370,13 @@ def build_world() -> World:
             MASTER, "querier", secret=_secret(), service_account_roles={"ameide-realm": ("query-clients",)}
         ),
         ClientDef(MASTER, "nobody", secret=_secret(), service_account_roles={}),
+        # Under a secret-rotation client policy (zero-downtime rotation): one client per test that
+        # rotates, since the session's server keeps every rotation.
+        *(
+            ClientDef("ameide", name, service_account_roles={}, rotated_period=ROTATED_PERIOD)
+            for name in ROLLING
+        ),
+        ClientDef("ameide", "rolling-nothing-kept", service_account_roles={}, rotated_period=0),
     )
     return World(realms, clients)
 
@@ -345,6 +390,11 @@ def provision(api: AdminApi, world: World) -> None:
     for client in world.clients:
         if client.service_account_roles:
             api.grant_client_roles(client.realm, client.client_id, client.service_account_roles)
+    for realm in world.realms:
+        profiles, policies = rotation_policies([c for c in world.clients if c.realm == realm])
+        if profiles["profiles"]:
+            api.ok("PUT", f"/{realm}/client-policies/profiles", json=profiles)
+            api.ok("PUT", f"/{realm}/client-policies/policies", json=policies)
 
 
 def provision_emulator(emulator: Any, world: World) -> None:
@@ -361,6 +411,8 @@ def provision_emulator(emulator: Any, world: World) -> None:
             authenticator="client-jwt" if client.kind == "client-jwt" else "client-secret",
             service_account=client.service_account_roles is not None,
             service_account_roles={k: list(v) for k, v in (client.service_account_roles or {}).items()},
+            rotation_policy=client.rotated_period is not None,
+            rotated_expiration=client.rotated_period or 0,
         )
 
 

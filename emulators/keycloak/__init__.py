@@ -58,10 +58,15 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
   ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
 - ``GET``/``DELETE clients/{uuid}/client-secret/rotated`` (404 ``{"error":"Client does not have a rotated
   secret"}``; DELETE is always 204).
-- The per-client knob ``rotation_policy`` stands for a client policy with the (preview) ``secret-rotation``
-  executor at its defaults: a regenerate of a confidential client keeps the previous secret as
-  ``client.secret.rotated`` for 2 days (both authenticate), and sets a 29-day expiration. Without it a
-  regenerate clears any rotated secret, so the old secret dies at once. [ClientSecretRotationExecutor]
+- The per-client knobs ``rotation_policy`` / ``rotated_expiration`` (``set_rotation_policy``) stand for a
+  client policy with the (preview) ``secret-rotation`` executor: a regenerate of a confidential client
+  keeps the previous secret as ``client.secret.rotated`` (its ``…rotated.creation.time`` = the
+  regenerate) for ``rotated_expiration`` seconds, default 2 days (both authenticate; 0 keeps nothing),
+  and sets a 29-day expiration. A client PUT sets ``client.secret.expiration.time`` when missing under
+  the policy and removes it and any rotated secret without it. Without it a regenerate clears any
+  rotated secret, so the old secret dies at once. ``GET client-policies/policies|profiles`` need
+  view-realm (403 to manage-clients alone) and show one policy standing for the knobs.
+  [ClientSecretRotationExecutor; ClientResource; checked by tests/contract/test_rotation_contract.py]
 - Errors [KeycloakErrorHandler maps a WebApplicationException to ``{"error": <message>}``]: missing, bad,
   foreign-signed, expired token, unknown issuer realm or ended session → 401 ``{"error":"HTTP 401
   Unauthorized"}`` without a ``WWW-Authenticate`` header [AdminRoot.authenticateRealmAdminRequest];

@@ -17,7 +17,6 @@ from emulators.keycloak.model import (
     MASTER,
     OPTIONAL_SCOPES,
     REALM_MANAGEMENT,
-    ROTATED_EXPIRATION,
     ROTATION_ATTRS,
     SECRET_EXPIRATION,
     SECRET_MASK,
@@ -84,8 +83,20 @@ class AdminApi:
                     client.attributes[str(key)] = str(value)
             if isinstance(rep.get("secret"), str):
                 client.secret = rep["secret"]
+            self._policy_on_update(client)
             client.updates += 1
             return Response(204)
+
+    def _policy_on_update(self, client: Client) -> None:
+        """Keycloak's UPDATED event: the secret-rotation executor sets the secret's expiration time
+        when it is missing; without a policy that applies, ClientResource removes the rotation info
+        (expiration, rotated secret). [ClientSecretRotationExecutor.executeOnClientCreateOrUpdate,
+        OIDCClientSecretConfigWrapper.removeClientSecretRotationInfo]"""
+        if client.rotation_policy and not client.public and not client.bearer_only:
+            client.attributes.setdefault(ATTR_EXPIRATION_TIME, str(self._now() + SECRET_EXPIRATION))
+        else:
+            for key in ROTATION_ATTRS:
+                client.attributes.pop(key, None)
 
     def get_secret(self, request: Request) -> Response:
         with self._lock:
@@ -116,6 +127,27 @@ class AdminApi:
             for key in (ATTR_ROTATED, ATTR_ROTATED_CREATION_TIME, ATTR_ROTATED_EXPIRATION_TIME):
                 client.attributes.pop(key, None)
             return Response(204)
+
+    # The realm's client policies (view-realm, which manage-clients does not include): one policy and
+    # profile standing for the per-client `rotation_policy` knobs, period = the shortest of them.
+    def client_policies(self, request: Request) -> Response:
+        with self._lock:
+            realm, roles = self.admin_scope(request)
+            require_role("view-realm" in roles)
+            ruled = any(c.rotation_policy for c in realm.clients.values())
+            policy = {"name": "secret-rotation", "enabled": True, "profiles": ["secret-rotation"]}
+            return Response.json(200, {"policies": [policy] if ruled else []})
+
+    def client_profiles(self, request: Request) -> Response:
+        with self._lock:
+            realm, roles = self.admin_scope(request)
+            require_role("view-realm" in roles)
+            periods = [c.rotated_expiration for c in realm.clients.values() if c.rotation_policy]
+            if not periods:
+                return Response.json(200, {"profiles": []})
+            config = {"rotated-expiration-period": min(periods), "expiration-period": SECRET_EXPIRATION}
+            executor = {"executor": "secret-rotation", "configuration": config}
+            return Response.json(200, {"profiles": [{"name": "secret-rotation", "executors": [executor]}]})
 
     def _authenticate_admin(self, request: Request) -> tuple[Realm, User]:
         token = request.bearer
@@ -196,12 +228,15 @@ class AdminApi:
     def _regenerate(self, client: Client) -> None:
         now = self._now()
         previous = client.secret
-        if client.rotation_policy and not client.public and not client.bearer_only and previous is not None:
+        policy = client.rotation_policy and not client.public and not client.bearer_only
+        if policy and previous is not None and client.rotated_expiration > 0:
             client.attributes[ATTR_ROTATED] = previous
-            client.attributes[ATTR_ROTATED_CREATION_TIME] = client.attributes.get(
-                ATTR_CREATION_TIME, str(now)
-            )
-            client.attributes[ATTR_ROTATED_EXPIRATION_TIME] = str(now + ROTATED_EXPIRATION)
+            client.attributes[ATTR_ROTATED_CREATION_TIME] = str(now)  # when it became the rotated one
+            client.attributes[ATTR_ROTATED_EXPIRATION_TIME] = str(now + client.rotated_expiration)
+            client.attributes[ATTR_EXPIRATION_TIME] = str(now + SECRET_EXPIRATION)
+        elif policy:  # rotated-expiration-period 0: the executor keeps nothing
+            for key in (ATTR_ROTATED, ATTR_ROTATED_CREATION_TIME, ATTR_ROTATED_EXPIRATION_TIME):
+                client.attributes.pop(key, None)
             client.attributes[ATTR_EXPIRATION_TIME] = str(now + SECRET_EXPIRATION)
         else:
             for key in ROTATION_ATTRS:

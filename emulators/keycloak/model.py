@@ -95,8 +95,12 @@ ATTR_ROTATED_CREATION_TIME = "client.secret.rotated.creation.time"
 ATTR_ROTATED_EXPIRATION_TIME = "client.secret.rotated.expiration.time"
 
 
+ATTR_REMAINING_EXPIRATION_TIME = "client.secret.remaining.expiration.time"
+
+
 ROTATION_ATTRS = (
     ATTR_EXPIRATION_TIME,
+    ATTR_REMAINING_EXPIRATION_TIME,
     ATTR_ROTATED,
     ATTR_ROTATED_CREATION_TIME,
     ATTR_ROTATED_EXPIRATION_TIME,
@@ -181,6 +185,7 @@ class Client:
     service_account: bool = False
     direct_access_grants: bool = False
     rotation_policy: bool = False
+    rotated_expiration: int = ROTATED_EXPIRATION  # the policy's rotated-expiration-period; 0 keeps nothing
     enabled: bool = True
     description: str | None = None
     name: str | None = None

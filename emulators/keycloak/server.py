@@ -46,6 +46,8 @@ class KeycloakEmulator(RealmStore, TokenEndpoint, AdminApi, EmulatorServer):
         Route("POST", f"{_CLIENT}/client-secret", AdminApi.regenerate_secret),
         Route("GET", f"{_CLIENT}/client-secret/rotated", AdminApi.get_rotated_secret),
         Route("DELETE", f"{_CLIENT}/client-secret/rotated", AdminApi.delete_rotated_secret),
+        Route("GET", "/admin/realms/{realm}/client-policies/policies", AdminApi.client_policies),
+        Route("GET", "/admin/realms/{realm}/client-policies/profiles", AdminApi.client_profiles),
     )
 
     def __init__(

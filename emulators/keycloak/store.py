@@ -17,6 +17,7 @@ from emulators.keycloak.model import (
     REALM_IMPORT_FIELDS,
     REALM_LIFESPAN,
     REALM_MANAGEMENT,
+    ROTATED_EXPIRATION,
     USER_IMPORT_FIELDS,
     Client,
     Realm,
@@ -72,6 +73,7 @@ class RealmStore:
         service_account_realm_roles: Iterable[str] = (),
         direct_access_grants: bool = False,
         rotation_policy: bool = False,
+        rotated_expiration: int = ROTATED_EXPIRATION,
         enabled: bool = True,
         client_uuid: str | None = None,
         description: str | None = None,
@@ -92,6 +94,7 @@ class RealmStore:
                 service_account=service_account,
                 direct_access_grants=direct_access_grants,
                 rotation_policy=rotation_policy,
+                rotated_expiration=rotated_expiration,
                 enabled=enabled,
                 description=description,
             )
@@ -151,6 +154,16 @@ class RealmStore:
     def client_secret(self, realm: str, client_id: str) -> str | None:
         with self._lock:
             return self._client(realm, client_id).secret
+
+    def set_rotation_policy(
+        self, realm: str, client_id: str, enabled: bool, rotated_expiration: int = ROTATED_EXPIRATION
+    ) -> None:
+        """Put a client under (or out of) a `secret-rotation` client policy. Like Keycloak, the
+        client's attributes change only at its next PUT or regenerate."""
+        with self._lock:
+            client = self._client(realm, client_id)
+            client.rotation_policy = enabled
+            client.rotated_expiration = rotated_expiration
 
     def rotated_secret(self, realm: str, client_id: str) -> str | None:
         with self._lock:

@@ -2,7 +2,8 @@
 
 1. Vault login; list Azure Key Vault once (paged); warn about AKV secrets whose names map to
    cluster-managed entries (the value is never fetched).
-2. One Vault read per entry that can be written (value, version and custom_metadata in one request).
+2. One Vault read per entry that can be written (value, version and custom_metadata in one request),
+   while the listing's pages arrive (the reads need nothing from it).
 3. Fetch only the AKV values that are needed, concurrently: an entry is skipped when its recorded
    `akv-fingerprint` proves Vault still holds the AKV version it copied (`--verify` fetches everything).
 4. Per entry, `jobs.core.apply.converge` decides (`jobs.bootstrap.decide`, pure) and applies with
@@ -17,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Final
@@ -157,10 +159,13 @@ def _read_vault(ctx: Context, vault: VaultClient, policy: Policy) -> dict[str, K
 
 
 def observe(
-    ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None, listing: Listing, policy: Policy
+    ctx: Context,
+    akv: AzureKeyVaultClient | None,
+    listing: Listing,
+    policy: Policy,
+    reads: Mapping[str, KvRead | ClientError],
 ) -> Observed:
     akv_seen = _classify(ctx, listing)
-    reads = _read_vault(ctx, vault, policy)
     failed_reads = [exc for exc in reads.values() if isinstance(exc, ClientError)]
     # Each entry reports its own failure; this line survives even when the deadline then stops the
     # entries from being processed, so the cause is never lost.
@@ -273,9 +278,13 @@ def bootstrap(ctx: Context, vault: VaultClient, akv: AzureKeyVaultClient | None)
     refused = vault_or_fail_all(ctx, ctx.entries, vault)
     if refused is not None:
         return refused
-    listing, listed_warnings = list_akv(ctx, akv)
+    # The Key Vault listing (serial pages) and the Vault reads (which need nothing from it) overlap.
+    with ThreadPoolExecutor(max_workers=1) as lister:
+        listed = lister.submit(list_akv, ctx, akv)
+        reads = _read_vault(ctx, vault, policy_of(ctx.catalog))
+        listing, listed_warnings = listed.result()
     policy = policy_of(ctx.catalog, listing.server_time if isinstance(listing, AkvListing) else None)
-    observed = observe(ctx, vault, akv, listing, policy)
+    observed = observe(ctx, akv, listing, policy, reads)
     target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
     run = Bootstrap(vault, akv, policy, observed, target, ctx.interrupt)
     return process_entries(

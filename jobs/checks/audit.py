@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Final
 
 from jobs.checks.expected import Known, Observed, Status, decide, observe
+from jobs.checks.smoke import window_note
 from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.errors import ClientError, failure_reason
 from jobs.core.model import ExitCode
 from jobs.core.observed import KvRead
 
 __all__ = ["Known", "Observed", "Status", "assess", "observe"]
-
-FORMATS: Final = ("markdown", "json")
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,9 @@ def assess(catalog: Catalog, entry: SecretEntry, current: KvRead | ClientError, 
     severity = production if catalog.is_production else dev
     if status is Status.CONDITIONAL and catalog.is_production and seen is Observed.FIXTURE:
         status, note = Status.NON_COMPLIANT, "fixture in production (anti-pattern 3)"
+    window = window_note(current) if isinstance(current, KvRead) else None
+    if window is not None:
+        note = f"{note}; {window}" if note and note != "-" else window
     return Row(
         secret=entry.name,
         category=CATEGORY[entry.origin],

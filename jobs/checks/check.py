@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from jobs.checks import rules
 from jobs.checks.eso_rules import check_manifests
@@ -23,8 +22,6 @@ from jobs.core.catalog import Catalog, CatalogError, load_catalog
 from jobs.core.errors import ConfigError
 from jobs.core.logs import register_secrets
 from jobs.core.model import CommandOutput, ExitCode
-
-FORMATS: Final = ("text", "json", "sarif")
 
 
 @dataclass(frozen=True)

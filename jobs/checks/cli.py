@@ -1,5 +1,9 @@
 """The command line of `secret-origin`: each subcommand's flags, and their parsing at the door into
-the frozen option objects the commands take (a bad flag is a bad invocation: exit 2)."""
+the frozen option objects the commands take (a bad flag is a bad invocation: exit 2).
+
+Building the parser needs the standard library alone, so `--help`, `--version` and a usage error
+answer before the commands, the catalog model or any vendor SDK is imported; the option classes load
+when the options are parsed, after the catalog was read."""
 
 from __future__ import annotations
 
@@ -7,15 +11,21 @@ import argparse
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeAlias
 
-from jobs.checks.audit import FORMATS as AUDIT_FORMATS
-from jobs.checks.audit import AuditOptions
-from jobs.checks.check import FORMATS, CheckOptions
-from jobs.checks.policy import JOBS, PolicyOptions
-from jobs.checks.smoke import SmokeOptions
 from jobs.core.errors import ConfigError
 
-Command = CheckOptions | SmokeOptions | AuditOptions | PolicyOptions
+if TYPE_CHECKING:
+    from jobs.checks.audit import AuditOptions
+    from jobs.checks.check import CheckOptions
+    from jobs.checks.policy import PolicyOptions
+    from jobs.checks.smoke import SmokeOptions
+
+    Command: TypeAlias = CheckOptions | SmokeOptions | AuditOptions | PolicyOptions
+
+FORMATS: Final = ("text", "json", "sarif")  # secret-origin check --format
+AUDIT_FORMATS: Final = ("markdown", "json")  # secret-origin audit --format
+JOBS: Final = ("client-patcher", "vault-bootstrap", "smoke", "audit")  # secret-origin policy --for
 
 
 def add_placeholder_argument(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +124,8 @@ def compile_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
 
 
 def parse_check_options(args: argparse.Namespace) -> CheckOptions:
+    from jobs.checks.check import CheckOptions
+
     return CheckOptions(
         values=tuple(args.values),
         manifests=tuple(args.manifests),
@@ -131,6 +143,10 @@ def login_rate(args: argparse.Namespace) -> float:
 
 
 def parse_options(args: argparse.Namespace) -> Command:
+    from jobs.checks.audit import AuditOptions
+    from jobs.checks.policy import PolicyOptions
+    from jobs.checks.smoke import SmokeOptions
+
     if args.command == "check":
         return parse_check_options(args)
     if args.command == "smoke":

@@ -5,6 +5,7 @@ rules in `jobs.checks.smoke` and `jobs.checks.audit`."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from jobs.checks.smoke import (
     selected,
     vault_outcome,
     vault_verdict,
+    window_note,
 )
 from jobs.core.catalog import Catalog, SecretEntry
 from jobs.core.errors import ClientError
@@ -94,6 +96,9 @@ class Smoke:
         notes: list[str] = []
         if (self.login is not None or self.login_skip) and entry.keycloak is not None and skip is None:
             notes = self.login_checks(entry, current, held, problems)
+        window = window_note(current, time.time())
+        if window is not None:
+            (problems if problems else notes).append(window)
         return vault_outcome(entry, current, self.kube is not None, problems, skip, notes=notes)
 
     def login_checks(

@@ -20,12 +20,10 @@ from typing import Final
 from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.model import CommandOutput, ExitCode
 
-JOBS: Final = ("client-patcher", "vault-bootstrap", "smoke", "audit")
-
 
 @dataclass(frozen=True)
 class PolicyOptions:
-    job: str  # one of JOBS
+    job: str  # one of jobs.checks.cli.JOBS
 
 
 # The only parameters a metadata write may carry (Vault/OpenBao policy `allowed_parameters`: any other

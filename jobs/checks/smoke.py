@@ -131,6 +131,20 @@ def decide_consumer(
     return None
 
 
+def window_note(current: KvRead, now: float | None = None) -> str | None:
+    """A zero-downtime rotation in progress, as client-patcher recorded it (`rotation-window`). Pure."""
+    text = current.custom_metadata.get(md.ROTATION_WINDOW)
+    if not text:
+        return None
+    since, until, end = md.parse_window(text)
+    if now is not None and end is not None and end <= now:
+        return f"rotation window expired at {until}: Keycloak no longer accepts the previous secret"
+    return (
+        f"rotation in progress: the previous secret also logs in, since {since} until {until} "
+        "(client-patcher closes the window once every consumer converged)"
+    )
+
+
 def selected(entries: Iterable[SecretEntry], consumers: bool) -> tuple[SecretEntry, ...]:
     """Cluster-managed entries, plus (with --consumers) external entries that have consumers."""
     return tuple(e for e in entries if e.origin.cluster_managed or (consumers and e.consumers))

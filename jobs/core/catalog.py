@@ -13,9 +13,10 @@ repository): `key` is a dotted path to a mapping (the chart's inline catalog) or
 own, a literal block's are offset by the block's start; a quoted or folded string's cannot be mapped,
 so its problems name the key's line.
 
-The model lives in `jobs.core.catalog_model` (its text rules in `jobs.core.catalog_text`), the
-problems and the rules spanning entries in `jobs.core.catalog_problems`; all are re-exported here, so
-callers import only this module.
+The model lives in `jobs.core.catalog_model` (its text rules in `jobs.core.catalog_text`, the origin
+rules in `jobs.core.catalog_origin`), the problems and the rules spanning entries in
+`jobs.core.catalog_problems`; all are re-exported here, so callers import only this module. The model
+(pydantic) loads when a catalog is validated, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -23,24 +24,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Final
 
 from jobs.core import safe_yaml
-from jobs.core.catalog_model import (
-    AzureKeyVaultConfig,
-    Catalog,
-    Consumer,
-    Fixtures,
-    KeycloakConfig,
-    KeycloakSource,
-    Origin,
-    Rotation,
-    SecretEntry,
-    VaultConfig,
-    origin_problems,
-)
+from jobs.core.catalog_check import schema_errors
+from jobs.core.catalog_origin import Origin, origin_problems
 from jobs.core.catalog_problems import (
     MAX_PRINTED_PROBLEMS,
     CatalogError,
@@ -52,6 +40,19 @@ from jobs.core.catalog_problems import (
 )
 from jobs.core.catalog_text import NAME_PATTERN, PRODUCTION, has_control_characters, is_valid_name
 from jobs.core.safe_yaml import LineDict, YamlInputError, yaml_error_line, yaml_problem
+
+if TYPE_CHECKING:
+    from jobs.core.catalog_model import (
+        AzureKeyVaultConfig,
+        Catalog,
+        Consumer,
+        Fixtures,
+        KeycloakConfig,
+        KeycloakSource,
+        Rotation,
+        SecretEntry,
+        VaultConfig,
+    )
 
 __all__ = [
     "MAX_PRINTED_PROBLEMS",
@@ -77,6 +78,31 @@ __all__ = [
     "yaml_error_line",
     "yaml_problem",
 ]
+
+# The model's classes, re-exported from jobs.core.catalog_model when first used: importing this module
+# (and reading a file the YAML reader refuses) does not load pydantic (instant exit 2).
+_MODEL: Final = frozenset(
+    {
+        "AzureKeyVaultConfig",
+        "Catalog",
+        "Consumer",
+        "Fixtures",
+        "KeycloakConfig",
+        "KeycloakSource",
+        "Rotation",
+        "SecretEntry",
+        "VaultConfig",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODEL:
+        from jobs.core import catalog_model
+
+        return getattr(catalog_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # One key of a `--catalog-key` path: a plain Helm values key (no dots, quotes or spaces).
 _KEY_PART: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -108,19 +134,38 @@ def _refused(path: str, where: _Where, problems: list[Problem], *, ordered: bool
     return CatalogError(path, moved)
 
 
+def _model_errors(raw: Any) -> list[dict[str, Any]]:
+    from pydantic import ValidationError
+
+    from jobs.core.catalog_model import Catalog
+
+    try:
+        Catalog.model_validate(raw)
+    except ValidationError as exc:
+        return [dict(e) for e in exc.errors(include_url=False, include_input=False)]
+    return []
+
+
 def _validate(raw: Any, path: str, where: _Where) -> Catalog:
     if not isinstance(raw, dict):
         top = Problem("(top level)", "must be a mapping with environment, secrets, ...")
         raise _refused(path, where, [top])
-    problems: list[Problem] = []
-    catalog: Catalog | None = None
+    # The schema is checked without pydantic first, so a refused catalog exits 2 at once; only a
+    # catalog found valid loads the model (which reports its own errors should it still refuse).
+    errors = schema_errors(raw)
+    if errors is None:  # something the checker does not model: the model tells
+        errors = _model_errors(raw)
+    problems = validation_problems(errors, raw) + cross_entry_problems(raw)
+    if problems:
+        raise _refused(path, where, problems)
+    from pydantic import ValidationError
+
+    from jobs.core.catalog_model import Catalog
+
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(validation_problems(exc, raw))
-    problems.extend(cross_entry_problems(raw))
-    if problems or catalog is None:
-        raise _refused(path, where, problems)
+        raise _refused(path, where, validation_problems(exc, raw)) from None
     catalog._path = path
     catalog._lines = tuple(where.line(n) for n in entry_lines(raw))
     catalog._fixtures_line = where.line(fixtures_line(raw))

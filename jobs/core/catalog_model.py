@@ -1,17 +1,17 @@
 """The catalog's model: the typed, frozen entries and settings of docs/design.md#the-catalog, with the
-per-field rules (from `jobs.core.catalog_text`) and each entry's origin
-rules. `origin_problems` also works on raw YAML data, so the loader reports those rules even when the
-same entry has other errors."""
+per-field rules (from `jobs.core.catalog_text`) and each entry's origin rules (from
+`jobs.core.catalog_origin`, which also work on raw YAML data, so the loader reports them even when the
+same entry has other errors). The only catalog module that imports pydantic: it loads when a catalog
+is validated, never on `--help` or a file the YAML reader refuses."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from enum import StrEnum
-from typing import Any, Final, Self
+from typing import Annotated, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -19,40 +19,42 @@ from pydantic import (
     model_validator,
 )
 
-from jobs.core import metadata as md
+from jobs.core.catalog_origin import Origin, origin_problems
 from jobs.core.catalog_text import (
-    K8S_NAME,
-    MOUNT_PATTERN,
     PRODUCTION,
-    Realm,
-    RunId,
-    Text,
-    check_url,
-    is_valid_name,
+    check_akv_name,
+    check_akv_url,
+    check_entry_name,
+    check_k8s_name,
+    check_keycloak_url,
+    check_mount,
+    check_prefix,
+    parse_duration,
+    path_segment,
+    plain_text,
+    to_str,
 )
 
+__all__ = [
+    "AzureKeyVaultConfig",
+    "Catalog",
+    "Consumer",
+    "Fixtures",
+    "KeycloakConfig",
+    "KeycloakSource",
+    "Origin",
+    "Rotation",
+    "SecretEntry",
+    "VaultConfig",
+    "origin_problems",
+]
 
-class Origin(StrEnum):
-    EXTERNAL = "external"
-    SERVICE_GENERATED = "service-generated"
-    HELM_GENERATED = "helm-generated"
-    OPERATOR_RECONCILED = "operator-reconciled"
-
-    @property
-    def cluster_managed(self) -> bool:
-        return self is not Origin.EXTERNAL
-
-    @property
-    def authority(self) -> str:
-        return _AUTHORITY[self]
-
-
-_AUTHORITY: Final = {
-    Origin.EXTERNAL: md.AUTHORITY_AKV,
-    Origin.SERVICE_GENERATED: md.AUTHORITY_KEYCLOAK,
-    Origin.HELM_GENERATED: "helm",
-    Origin.OPERATOR_RECONCILED: "operator",
-}
+Text = Annotated[str, AfterValidator(plain_text)]
+Realm = Annotated[str, AfterValidator(plain_text), AfterValidator(path_segment)]
+RunId = Annotated[
+    str, BeforeValidator(to_str), Field(min_length=1, max_length=128), AfterValidator(plain_text)
+]
+Grace = Annotated[int, BeforeValidator(parse_duration), Field(strict=True)]
 
 
 class _Strict(BaseModel):
@@ -70,11 +72,7 @@ class VaultConfig(_Strict):
     @field_validator("kv_mount")
     @classmethod
     def _mount(cls, value: str) -> str:
-        if not MOUNT_PATTERN.fullmatch(value):
-            raise ValueError("must be a Vault mount path such as 'secret' (no leading or trailing '/')")
-        if any(segment in {".", ".."} for segment in value.split("/")):
-            raise ValueError("must not contain '.' or '..' path segments")
-        return value
+        return check_mount(value)
 
 
 class AzureKeyVaultConfig(_Strict):
@@ -84,17 +82,12 @@ class AzureKeyVaultConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _https(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError("must be an https:// URL (the Key Vault SDK refuses plain HTTP)")
-        check_url(value, ("https",))
-        return value if value.endswith("/") else value + "/"
+        return check_akv_url(value)
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[0-9A-Za-z-]{1,126}", value):
-            raise ValueError("may contain only letters, digits and '-'")
-        return value
+        return check_prefix(value)
 
 
 class KeycloakConfig(_Strict):
@@ -104,11 +97,17 @@ class KeycloakConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        return check_url(value, ("http", "https")).rstrip("/")
+        return check_keycloak_url(value)
 
 
 class Rotation(_Strict):
+    """`keycloak.rotate`: regenerate once per new `runId`. With `grace` the old secret must stay valid
+    (Keycloak's `secret-rotation` client policy) until every consumer holds the new one; a rotation
+    that cannot keep it is refused unless `hardCut: true` (docs/design.md#the-catalog)."""
+
     run_id: RunId = Field(alias="runId")
+    grace: Grace | None = None  # seconds, from a duration such as "15m"
+    hard_cut: bool = Field(False, alias="hardCut")
 
 
 class KeycloakSource(_Strict):
@@ -124,47 +123,10 @@ class Consumer(_Strict):
     @field_validator("namespace", "name")
     @classmethod
     def _k8s_name(cls, value: str) -> str:
-        if not K8S_NAME.fullmatch(value):
-            raise ValueError("must be a Kubernetes object name (lower-case DNS subdomain)")
-        return value
+        return check_k8s_name(value)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-
-def origin_problems(item: Mapping[str, Any]) -> list[str]:
-    """What an entry's origin forbids or requires. Works on raw YAML data, so these problems are
-    reported even when the same entry has other errors."""
-    problems: list[str] = []
-    origin = item.get("origin")
-    if origin not in {o.value for o in Origin}:
-        return problems
-    if origin == Origin.SERVICE_GENERATED.value and item.get("keycloak") is None:
-        problems.append("a service-generated entry needs a `keycloak` source (realm, clientId)")
-    if origin != Origin.SERVICE_GENERATED.value and item.get("keycloak") is not None:
-        problems.append(f"`keycloak` is only valid on service-generated entries, not {origin}")
-    if origin != Origin.EXTERNAL.value and item.get("azureKeyVault") is not None:
-        problems.append(
-            "`azureKeyVault` is only valid on external entries: a cluster-managed secret must never "
-            "come from Azure Key Vault"
-        )
-    if origin != Origin.EXTERNAL.value and item.get("required"):
-        problems.append("`required` applies to external entries (it means: must exist in Azure Key Vault)")
-    consumers = item.get("consumers")
-    if isinstance(consumers, list):
-        seen: set[tuple[Any, Any]] = set()
-        for consumer in consumers:
-            if isinstance(consumer, dict):
-                key = (consumer.get("namespace"), consumer.get("name"))
-                if key in seen:
-                    shown = all(isinstance(part, str) and K8S_NAME.fullmatch(part) for part in key)
-                    problems.append(
-                        f"consumer {key[0]}/{key[1]} is listed twice"
-                        if shown
-                        else "a consumer is listed twice"
-                    )
-                seen.add(key)
-    return problems
 
 
 class SecretEntry(_Strict):
@@ -180,16 +142,12 @@ class SecretEntry(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not is_valid_name(value):
-            raise ValueError("must be 1-127 letters, digits or '-' (a valid Vault path segment and AKV name)")
-        return value
+        return check_entry_name(value)
 
     @field_validator("azure_key_vault")
     @classmethod
     def _akv_name(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_name(value):
-            raise ValueError("must be 1-127 letters, digits or '-' (Azure Key Vault secret name rules)")
-        return value
+        return check_akv_name(value)
 
     @model_validator(mode="after")
     def _origin_rules(self) -> Self:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Final
 
 from jobs.core import safe_yaml
-from jobs.core.catalog_model import Origin, origin_problems
+from jobs.core.catalog_origin import Origin, origin_problems
 from jobs.core.safe_yaml import LineDict, LineList
+
+if TYPE_CHECKING:  # pydantic loads with the catalog model, only when a catalog is validated
+    from pydantic import ValidationError
 
 # At most this many problems are printed; the rest are counted (a broken 75 KB file once printed 100 MB).
 MAX_PRINTED_PROBLEMS: Final = safe_yaml.MAX_SHOWN_PROBLEMS
@@ -173,10 +174,14 @@ def fixtures_line(raw: Mapping[str, Any]) -> int:
     return _walk(raw, ("fixtures", "enabled"))[0] if "fixtures" in raw else 1
 
 
-def validation_problems(exc: ValidationError, raw: Mapping[str, Any]) -> list[Problem]:
-    """pydantic's errors as problems: the line of the offending key, the user's key names, no input."""
+def validation_problems(
+    exc: ValidationError | Iterable[Mapping[str, Any]], raw: Mapping[str, Any]
+) -> list[Problem]:
+    """pydantic's errors (or `jobs.core.catalog_check`'s, which are the same) as problems: the line of
+    the offending key, the user's key names, no input."""
+    errors = exc if isinstance(exc, Iterable) else exc.errors(include_url=False, include_input=False)
     problems: list[Problem] = []
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in errors:
         loc = tuple(error["loc"])
         line, value = _walk(raw, loc)
         message = error["msg"].removeprefix("Value error, ")

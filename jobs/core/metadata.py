@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 MANAGED_BY: Final = "managed-by"
@@ -22,6 +23,10 @@ ROTATION_RUN_ID: Final = "rotation-run-id"
 # run allowed to regenerate, removed by it when done. Deliberately not in OUR_KEYS: every other metadata
 # write keeps whatever value Vault holds now (docs/design.md#client-patcher).
 ROTATION_INTENT: Final = "rotation-intent"
+# client-patcher's open zero-downtime rotation window, "<since>/<until>" (ISO 8601 UTC interval): Keycloak
+# still accepts the previous secret until then. Written while the window stays open, removed once the job
+# closes it; like ROTATION_INTENT not in OUR_KEYS. smoke and audit show it (docs/design.md#metadata-keys).
+ROTATION_WINDOW: Final = "rotation-window"
 
 OUR_KEYS: Final = frozenset(
     {
@@ -67,3 +72,22 @@ def is_ours(custom_metadata: Mapping[str, str]) -> bool:
 
 def is_fixture_marked(custom_metadata: Mapping[str, str]) -> bool:
     return custom_metadata.get(FIXTURE) == "true"
+
+
+def window_interval(since: int | None, until: int | None) -> str:
+    """ROTATION_WINDOW's value; an unknown end is written as `?`."""
+    return f"{_iso(since)}/{_iso(until)}"
+
+
+def parse_window(text: str) -> tuple[str, str, float | None]:
+    """(since, until, until as Unix seconds or None) of a ROTATION_WINDOW value."""
+    since, _, until = text.partition("/")
+    try:
+        end = datetime.fromisoformat(until).timestamp() if until and until != "?" else None
+    except ValueError:
+        end = None
+    return since or "?", until or "?", end
+
+
+def _iso(seconds: int | None) -> str:
+    return "?" if seconds is None else datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

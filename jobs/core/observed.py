@@ -114,6 +114,40 @@ class KeycloakClientInfo:
         return f"{self.realm}/{self.client_id}"
 
 
+# Keycloak client attributes of the `secret-rotation` client policy (docs/design.md#keycloak).
+ATTR_SECRET_EXPIRATION: Final = "client.secret.expiration.time"  # set only while the policy applies
+ATTR_ROTATED: Final = "client.secret.rotated"  # the previous secret, still valid (a secret value)
+ATTR_ROTATED_CREATED: Final = "client.secret.rotated.creation.time"
+ATTR_ROTATED_EXPIRES: Final = "client.secret.rotated.expiration.time"
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """A Keycloak client's rotated secret (the previous one, still accepted), without its value."""
+
+    since: int | None  # Unix seconds: when it became the rotated secret (the regenerate)
+    expires: int | None  # Unix seconds: when Keycloak stops accepting it
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, str]) -> RotatedSecret | None:
+        """From the client's attributes; None when the client has no rotated secret."""
+        if not attributes.get(ATTR_ROTATED):
+            return None
+        return cls(
+            _seconds(attributes.get(ATTR_ROTATED_CREATED)), _seconds(attributes.get(ATTR_ROTATED_EXPIRES))
+        )
+
+    def live(self, now: float) -> bool:
+        return self.expires is None or now < self.expires
+
+
+def _seconds(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class DataRef:
     """One `spec.data[]` item: the target Secret key filled from `remoteRef.key` (and `.property`)."""

@@ -10,10 +10,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jobs.core import signals
-from jobs.core.catalog import MAX_PRINTED_PROBLEMS, Catalog, CatalogError, SecretEntry, load_catalog
+from jobs.core.catalog import MAX_PRINTED_PROBLEMS, CatalogError, load_catalog
+from jobs.core.credentials import protect_environment
 from jobs.core.errors import ConfigError, Sealed, Unavailable, failure_reason
 from jobs.core.flags import CATALOG_ENV, bad_invocation
 from jobs.core.logs import redact, setup_logging
@@ -28,8 +29,10 @@ from jobs.core.model import (
     SummaryMode,
 )
 from jobs.core.pool import Progress, map_bounded
-from jobs.core.retry import Deadline, RetryPolicy
-from jobs.core.settings import protect_environment
+
+if TYPE_CHECKING:  # the catalog model (pydantic) and tenacity load once a catalog was read
+    from jobs.core.catalog import Catalog, SecretEntry
+    from jobs.core.retry import Deadline, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +192,8 @@ def run_main(
     catalog = _load(parser.prog, args, log_format)
     if isinstance(catalog, int):
         return catalog
+    from jobs.core.retry import Deadline, RetryPolicy
+
     interrupt = signals.install()
     deadline = Deadline(args.deadline)
     try:

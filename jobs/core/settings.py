@@ -17,35 +17,32 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobs.core.credentials import (
+    CREDENTIAL_SUFFIXES,
+    forget_held_credentials,
+    held,
+    is_credential_variable,
+    protect_environment,
+)
 from jobs.core.errors import ConfigError
-from jobs.core.logs import register_secret
+
+__all__ = [
+    "CREDENTIAL_SUFFIXES",
+    "AzureSettings",
+    "KeycloakSettings",
+    "KubeSettings",
+    "SettingsError",
+    "VaultSettings",
+    "check_url",
+    "forget_held_credentials",
+    "is_credential_variable",
+    "load_all_settings",
+    "load_settings",
+    "protect_environment",
+]
 
 DEFAULT_SA_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-# Environment variables that hold a credential: ours, Azure's, and any name the chart's convention marks
-# as one (a name ending in SECRET, PASSWORD, TOKEN or _KEY must come from a Secret).
-CREDENTIAL_SUFFIXES: Final = ("SECRET", "PASSWORD", "TOKEN", "_KEY")
-_held: dict[str, str] = {}
-
-
-def is_credential_variable(name: str) -> bool:
-    return name.upper().endswith(CREDENTIAL_SUFFIXES) or name.upper().startswith("AZURE_CLIENT_CERTIFICATE")
-
-
-def protect_environment() -> None:
-    """First thing a job does, before it reads any file or builds any client: every credential in the
-    environment is registered for redaction, then moved out of `os.environ` into this module, where only
-    the settings classes read it. Child processes (kubeconfig exec plugins, a library's `uname -p`)
-    inherit `os.environ`, so they never see our credentials (docs/design.md#settings-and-credentials)."""
-    for name in [n for n in os.environ if is_credential_variable(n)]:
-        value = os.environ.pop(name)
-        register_secret(value)
-        if value:
-            _held[name] = value
-
-
-def forget_held_credentials() -> None:
-    """For test processes, which run many jobs' code in one interpreter (a job never needs it)."""
-    _held.clear()
+_held: Final = held  # the credentials protect_environment moved out of os.environ
 
 
 def _environ(alias: str) -> str | None:

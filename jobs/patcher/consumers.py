@@ -168,6 +168,8 @@ class Consumers:
         while todo:
             for item in todo:
                 item.verdict = self._check(item, entry, digest, version)
+                if item.verdict.converged:
+                    log.info("consumer converged", extra={"consumer": str(item.consumer)})
             todo = [p for p in todo if not p.verdict.converged and not p.verdict.final]
             left = end - time.monotonic()
             if not todo or left <= 0 or self.retry.interrupt.is_set():

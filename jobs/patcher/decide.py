@@ -14,7 +14,7 @@ from jobs.core.eso import why_force_sync_ignored
 from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import CLIENT_SECRET_AUTH, ExternalSecretState, KeycloakClientInfo, KvRead
 from jobs.core.plan import KvPlan, plan_sync
-from jobs.patcher.converge import at_value
+from jobs.patcher.converge import at_value, retry_value
 
 ORIGIN: Final = Origin.SERVICE_GENERATED.value
 
@@ -163,10 +163,14 @@ class ForceSyncTarget(NamedTuple):
     version: int | None  # the Vault version consumers must be told about; None: patch nothing
     catch_up: bool  # True: the value was not written by this run, only consumers behind are patched
     created_time: str | None = None  # when that version was written
+    again_at: float | None = None  # an open rotation window resumed: every consumer is annotated again
 
     @property
     def value(self) -> str | None:
-        return None if self.version is None else force_sync_value(self.version, self.created_time)
+        if self.version is None:
+            return None
+        value = force_sync_value(self.version, self.created_time)
+        return value if self.again_at is None else retry_value(value, self.again_at)
 
 
 def decide_force_sync_target(

@@ -15,6 +15,10 @@ Where things are recorded, and when:
 A run that stops between any two steps leaves a state the next run reads correctly: an intent whose
 creation time has not moved means "not regenerated yet"; one whose time moved means "regenerated, just
 record it and sync". The Keycloak record survives a Vault `metadata delete`.
+
+With a grace window (`keycloak.rotate.grace`), the PUT of step 2 is also the probe of Keycloak's
+`secret-rotation` client policy (jobs.patcher.window.decide_gate): a refused rotation raises before
+step 3, and what Keycloak kept after the regenerate is read back (`Rotated.kept`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 from jobs.core import metadata as md
+from jobs.core.catalog import Consumer, SecretEntry
 from jobs.core.errors import ClientError, Conflict, Permanent, failure_reason
-from jobs.core.observed import KeycloakClientInfo
+from jobs.core.model import Action, EntryResult
+from jobs.core.observed import ATTR_SECRET_EXPIRATION, KeycloakClientInfo, RotatedSecret
 from jobs.core.retry import RetryPolicy
 from jobs.patcher.decide import (
     ATTR_RUN_ID,
@@ -38,6 +44,7 @@ from jobs.patcher.decide import (
     lock_is_live,
     lock_value,
 )
+from jobs.patcher.window import Gate, Kept, decide_close, decide_gate, decide_kept, when
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
@@ -56,6 +63,21 @@ class Rotated:
     secret: str
     regenerated: bool
     reason: str
+    gate: Gate | None = None  # with a grace window: what the policy probe decided
+    kept: Kept | None = None  # with a grace window: what Keycloak kept after the regenerate
+
+
+@dataclass(frozen=True)
+class Grace:
+    """`keycloak.rotate.grace` (seconds) and `hardCut` of the entry being rotated."""
+
+    seconds: int
+    hard_cut: bool = False
+
+    @classmethod
+    def of(cls, entry: SecretEntry) -> Grace | None:
+        rotate = entry.keycloak.rotate if entry.keycloak else None
+        return None if rotate is None or rotate.grace is None else cls(rotate.grace, rotate.hard_cut)
 
 
 @dataclass
@@ -74,7 +96,14 @@ class Rotation:
         if run_id is not None:
             self.keycloak.merge_client_attributes(client, {ATTR_RUN_ID: run_id})
 
-    def run(self, name: str, client: KeycloakClientInfo, decision: RotationDecision, forced: bool) -> Rotated:
+    def run(
+        self,
+        name: str,
+        client: KeycloakClientInfo,
+        decision: RotationDecision,
+        forced: bool,
+        grace: Grace | None = None,
+    ) -> Rotated:
         """Take the lock, decide again under it, and regenerate only if the runId is still not done.
         Without the lock (another run holds it), wait for that run's record, then sync."""
         run_id = decision.record_run_id
@@ -83,7 +112,7 @@ class Rotation:
             token = self._acquire(name, run_id or "forced")
             if token is not None:
                 try:
-                    return self._rotate_locked(name, client, decision, forced)
+                    return self._rotate_locked(name, client, decision, forced, grace)
                 finally:
                     self._release(name, token)
             record = self.record(client)
@@ -100,7 +129,12 @@ class Rotation:
             self.retry.interrupt.wait(POLL_SECONDS)
 
     def _rotate_locked(
-        self, name: str, client: KeycloakClientInfo, decision: RotationDecision, forced: bool
+        self,
+        name: str,
+        client: KeycloakClientInfo,
+        decision: RotationDecision,
+        forced: bool,
+        grace: Grace | None,
     ) -> Rotated:
         record = self.record(client)
         run_id = decision.record_run_id
@@ -109,15 +143,99 @@ class Rotation:
             if again.record_in_keycloak:
                 self.mark_done(client, run_id)
             return Rotated(self.keycloak.read_client_secret(client), False, again.reason)
-        if run_id is not None:
-            self.keycloak.merge_client_attributes(client, record.intent_attributes(run_id))
+        intent = record.intent_attributes(run_id) if run_id is not None else {}
+        if intent or grace is not None:  # a PUT also fires the secret-rotation policy: the probe
+            self.keycloak.merge_client_attributes(client, intent)
+        gate = self._gate(client, grace) if grace is not None else None
+        if gate is not None and not gate.rotate:
+            log.error(
+                "rotation refused", extra={"entry": name, "client": client.label, "reason": gate.reason}
+            )
+            raise Permanent("keycloak", gate.reason)
         secret = self.keycloak.regenerate_client_secret(client)
+        kept = None
+        if grace is not None and gate is not None and gate.window:
+            kept = decide_kept(
+                grace.seconds, self.keycloak.rotated_secret_info(client), self.clock(), grace.hard_cut
+            )
+        window = kept is not None and kept.window
         log.warning(
-            "rotated the client secret in Keycloak; the old secret no longer works",
+            "rotated the client secret in Keycloak; "
+            + (
+                "the old secret stays valid (rotation window open)"
+                if window
+                else "the old secret no longer works"
+            ),
             extra={"entry": name, "client": client.label, "why": decision.reason},
         )
         self.mark_done(client, run_id)
-        return Rotated(secret, True, decision.reason)
+        return Rotated(secret, True, decision.reason, gate, kept)
+
+    def _gate(self, client: KeycloakClientInfo, grace: Grace) -> Gate:
+        """Right after the client's PUT: Keycloak set `client.secret.expiration.time` only if a
+        secret-rotation policy applies to it (and removed it otherwise)."""
+        applies = bool(self.keycloak.client_attributes(client).get(ATTR_SECRET_EXPIRATION))
+        periods = self.keycloak.rotated_expiration_periods(client.realm)
+        return decide_gate(grace.seconds, grace.hard_cut, applies, periods, client.label)
+
+    # -- the rotation window (keycloak.rotate.grace) ----------------------------------------------------
+    def settle_window(
+        self,
+        name: str,
+        client: KeycloakClientInfo,
+        consumers: Sequence[Consumer],
+        result: EntryResult,
+        rotated: Rotated | None,
+        *,
+        window: RotatedSecret | None,
+        verified: bool,
+    ) -> EntryResult:
+        """After the write and the consumers: report what the regenerate kept, then close the
+        window (DELETE the rotated secret) when `decide_close` says so. Also resumes a window a
+        previous run left open (`window`, read before the write): never a second regenerate, only the
+        consumers and the close."""
+        notes = [w for w in (rotated.gate, rotated.kept) if w is not None and w.warning] if rotated else []
+        warnings = tuple(str(w.warning) for w in notes)
+        if rotated is not None and rotated.kept is not None and rotated.kept.problem:
+            reason = f"{result.reason}; {rotated.kept.problem}"
+            return replace(result, action=Action.FAILED, reason=reason, warnings=result.warnings + warnings)
+        result = replace(result, warnings=result.warnings + warnings)
+        info = window if rotated is None else self.keycloak.rotated_secret_info(client)
+        if info is None or not info.live(self.clock()):
+            self.record_window(name, None)
+            return result
+        close = decide_close(verified, consumers, result, info)
+        extra = {"entry": name, "client": client.label, "expires": when(info.expires)}
+        if close.close:
+            try:
+                self.keycloak.delete_rotated_secret(client)
+            except ClientError as exc:
+                why = f"could not close the rotation window ({failure_reason(exc)}); rerun to close it"
+                return replace(result, action=Action.FAILED, reason=f"{result.reason}; {why}")
+            log.info("rotation window closed", extra=extra)
+        else:
+            log.warning("rotation window left open", extra={**extra, "why": close.note})
+        self.record_window(name, None if close.close else md.window_interval(info.since, info.expires))
+        action = Action.FAILED if close.fail else result.action
+        return replace(result, action=action, reason=f"{result.reason}; {close.note}")
+
+    def record_window(self, name: str, interval: str | None) -> None:
+        """Keep `rotation-window` in the key's custom_metadata equal to `interval` (None: absent), for
+        smoke and audit. Informational: a failure is logged, never fails the entry."""
+        try:
+            current = self.vault.read_metadata(self.mount, name)
+            held = current.custom_metadata.get(md.ROTATION_WINDOW) if current else None
+            if current is None or held == interval:
+                return
+            body = {k: v for k, v in current.custom_metadata.items() if k != md.ROTATION_WINDOW}
+            if interval is not None:
+                body[md.ROTATION_WINDOW] = interval
+            self.vault.write_metadata(self.mount, name, body, metadata_cas=current.metadata_version or 0)
+        except ClientError as exc:
+            log.warning(
+                "could not record the rotation window in Vault's metadata",
+                extra={"entry": name, "error": failure_reason(exc)},
+            )
 
     # -- the lock in Vault's custom_metadata ---------------------------------------------------------
     def _acquire(self, name: str, run_id: str) -> str | None:

@@ -24,7 +24,7 @@ from jobs.core.catalog import SecretEntry
 from jobs.core.errors import ClientError, ConfigError, failure_reason
 from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
-from jobs.core.observed import KeycloakClientInfo, KvRead
+from jobs.core.observed import KeycloakClientInfo, KvRead, RotatedSecret
 from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
 from jobs.core.retry import RetryPolicy
 from jobs.core.runner import RunContext, process_entries
@@ -43,7 +43,7 @@ from jobs.patcher.decide import (
     usable_secret_problem,
     with_refresh,
 )
-from jobs.patcher.rotation import Rotation
+from jobs.patcher.rotation import Grace, Rotation
 from jobs.patcher.verify import open_secret_login, verify_written
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
@@ -136,9 +136,10 @@ class Patcher:
         rotation = decide_rotation(wanted, record, before.custom_metadata.get(md.ROTATION_RUN_ID), forced)
         if rotation.rotate and self.target.dry_run:
             return self._dry_run_rotation(entry, client, before, rotation)
-        rotated_because = None
+        rotated_because, rotated, grace = None, None, Grace.of(entry)
+        window = self._open_window(client, grace, rotation.rotate)
         if rotation.rotate:
-            rotated = self.rotation.run(entry.name, client, rotation, forced)
+            rotated = self.rotation.run(entry.name, client, rotation, forced, grace)
             secret, rotated_because = rotated.secret, rotated.reason if rotated.regenerated else None
             if not rotated.regenerated:  # waited for, or found done by, a concurrent run: Vault again
                 before = self.vault.read(self.target.mount, entry.name)
@@ -146,7 +147,22 @@ class Patcher:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
             secret = self.current_secret(client, fresh=bool(wanted) or forced, vault=before.value(self.field))
-        return self._write(entry, client, Seen(before, secret), rotation, rotated_because)
+        seen = Seen(before, secret)
+        result = self._write(entry, client, seen, rotation, rotated_because, resume=window is not None)
+        if grace is None or self.target.dry_run:
+            return result
+        settle = partial(self.rotation.settle_window, entry.name, client, entry.consumers)
+        return settle(result, rotated, window=window, verified=self.verification.enabled)
+
+    def _open_window(
+        self, client: KeycloakClientInfo, grace: Grace | None, rotates: bool
+    ) -> RotatedSecret | None:
+        """A live rotated secret a previous run left (entries with a grace window only): this run
+        resumes it — no regenerate, the consumers refreshed and checked again, then the close."""
+        if grace is None or rotates or self.target.dry_run:
+            return None
+        found = self.keycloak.rotated_secret_info(client)
+        return found if found is not None and found.live(self.rotation.clock()) else None
 
     def current_secret(self, client: KeycloakClientInfo, *, fresh: bool, vault: str | None = None) -> str:
         """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
@@ -174,6 +190,8 @@ class Patcher:
         first: Seen,
         rotation: RotationDecision,
         rotated_because: str | None,
+        *,
+        resume: bool = False,
     ) -> EntryResult:
         decide = partial(
             decide_sync, self.field, metadata_for(entry, rotation.record_run_id), f"keycloak {client.label}"
@@ -191,7 +209,7 @@ class Patcher:
             )
             log.critical("rotated but not written to Vault", extra={"entry": entry.name, "reason": reason})
             return EntryResult(entry.name, Action.FAILED, reason)
-        return self._finish(entry, done, rotated_because)
+        return self._finish(entry, done, rotated_because, resume=resume)
 
     def _dry_run_rotation(
         self, entry: SecretEntry, client: KeycloakClientInfo, before: KvRead, rotation: RotationDecision
@@ -208,10 +226,15 @@ class Patcher:
         outcome = self.consumer_refresh.refresh(entry.consumers, target.value or "", entry.name, None)
         return with_refresh(result, target, outcome)
 
-    def _finish(self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None) -> EntryResult:
+    def _finish(
+        self, entry: SecretEntry, done: Converged[Seen], rotated_because: str | None, *, resume: bool
+    ) -> EntryResult:
         result = done.applied.result
         if rotated_because:
             result = replace(result, reason=f"rotated ({rotated_because}); {result.reason}")
+            log.info(
+                "wrote the new secret to Vault", extra={"entry": entry.name, "version": result.vault_version}
+            )
         if self.target.dry_run and result.action is Action.WRITTEN:
             log.info(
                 "%s entry would be written", DRY_RUN, extra={"entry": entry.name, "reason": result.reason}
@@ -235,6 +258,8 @@ class Patcher:
         version = served.version if served is not None else result.vault_version
         created = served.created_time if served is not None else None
         target = decide_force_sync_target(result.action, version, written, created)
+        if resume and target.version is not None:  # every consumer annotated (and checked) again
+            target = target._replace(again_at=self.rotation.clock())
         if target.version is None or target.value is None:
             return result
         value = served.value(self.field) if served is not None else None

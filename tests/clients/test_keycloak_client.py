@@ -424,3 +424,33 @@ def test_token_response_fields_are_compared_case_insensitively() -> None:
     with KeycloakClient("http://kc.test", "master", settings(), FAST, transport=transport) as kc:
         kc.login()
         assert kc.grant == "client_credentials"
+
+
+# -- zero-downtime rotation ------------------------------------------------------------------------------
+def test_rotated_secret_info_and_delete_under_the_secret_rotation_policy(
+    keycloak: KeycloakEmulator, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    keycloak.set_rotation_policy("ameide", "app", True, rotated_expiration=900)
+    client = make(keycloak, clock)
+    app = client.find_client("ameide", "app")
+    assert client.rotated_secret_info(app) is None
+    client.regenerate_client_secret(app)
+    rotated = client.rotated_secret_info(app)
+    assert rotated is not None and rotated.since == int(clock.now) and rotated.expires == int(clock.now) + 900
+    assert "app-secret-value-000001" not in logged(caplog)
+    client.delete_rotated_secret(app)
+    assert client.rotated_secret_info(app) is None
+    client.delete_rotated_secret(app)  # none left: still 204
+    client.close()
+    assert keycloak.rotated_secret("ameide", "app") is None
+
+
+def test_rotated_expiration_periods_need_view_realm(keycloak: KeycloakEmulator, clock: Clock) -> None:
+    keycloak.set_rotation_policy("ameide", "app", True, rotated_expiration=600)
+    service_account = make(keycloak, clock)
+    assert service_account.rotated_expiration_periods("ameide") is None  # 403: manage-clients only
+    admin = make(keycloak, clock, settings(client_id=None, client_secret=None))
+    assert admin.rotated_expiration_periods("ameide") == (600,)
+    service_account.close()
+    admin.close()

@@ -382,6 +382,17 @@ def test_checksum_follows_the_catalog_only() -> None:
     assert all(after[k] != before[k] for k in before)
 
 
+def test_schema_accepts_a_zero_downtime_rotation_and_refuses_a_bare_grace_number() -> None:
+    values = load_values(CHART / "ci" / "cronjob-values.yaml")
+    entry = next(e for e in values["catalog"]["secrets"] if e["origin"] == "service-generated")
+    entry["keycloak"]["rotate"] = {"runId": "9", "grace": "1h30m", "hardCut": False}
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(values)
+        entry["keycloak"]["rotate"]["grace"] = "15"
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema(values)
+
+
 def test_image_digest_wins_over_tag() -> None:
     rendered = render(load_values(CHART / "ci" / "production-values.yaml"))
     for owner, template in rendered.pod_templates():

@@ -7,6 +7,8 @@ import re
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobs.core import logs
 from jobs.core.logs import REDACTED, redact, register_secret, setup_logging
@@ -99,3 +101,28 @@ def test_registering_while_other_threads_redact_never_lets_a_value_through() -> 
         reader.join()
     assert leaked == []
     assert all(redact(v) == REDACTED for v in values)
+
+
+def _reference_redact(text: str, values: list[str]) -> str:
+    """The plain rule: every registered variant, longest first, replaced wherever it occurs."""
+    for value in sorted(logs._secrets, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+@given(
+    values=st.lists(st.text("ab[]EDRCT-x\\\"'é", min_size=1, max_size=8), min_size=1, max_size=6),
+    text=st.text("ab[]EDRCT-x\\\"'é ", max_size=60),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_masks_exactly_what_the_plain_rule_masks(values: list[str], text: str) -> None:
+    """Most lines hold no secret and skip the full scan; the result is the same as scanning."""
+    logs.forget_registered_secrets()
+    try:
+        for value in values:
+            register_secret(value)
+        for sample in (text, text + values[0], values[-1] + text + values[0]):
+            assert redact(sample) == _reference_redact(sample, values)
+    finally:
+        logs.forget_registered_secrets()

@@ -15,10 +15,17 @@ from jobs.core.clients.keycloak_errors import SYSTEM, roles_needed
 from jobs.core.clients.keycloak_session import KeycloakSession
 from jobs.core.errors import NotFound, Permanent, PermissionDenied
 from jobs.core.logs import register_secret
-from jobs.core.observed import CLIENT_SECRET_AUTH, KeycloakClientInfo
+from jobs.core.observed import (
+    ATTR_ROTATED,
+    CLIENT_SECRET_AUTH,
+    KeycloakClientInfo,
+    RotatedSecret,
+)
 
 # Keycloak masks secrets in representations for callers without manage-clients (26.8+).
 _SECRET_MASK: Final = "**********"
+# ClientSecretRotationExecutorFactory.DEFAULT_SECRET_ROTATED_EXPIRATION_PERIOD (2 days)
+DEFAULT_ROTATED_PERIOD: Final = 172800
 
 
 class KeycloakClient(KeycloakSession):
@@ -119,6 +126,10 @@ class KeycloakClient(KeycloakSession):
             raise Permanent(SYSTEM, f"GET {path}: expected a client representation")
         if _listed_secret(rep) is not None:
             register_secret(rep["secret"])
+        attributes = rep.get("attributes")
+        rotated = attributes.get(ATTR_ROTATED) if isinstance(attributes, dict) else None
+        if isinstance(rotated, str) and rotated:
+            register_secret(rotated)  # the previous secret, still valid during a rotation window
         return rep
 
     def merge_client_attributes(self, client: KeycloakClientInfo, ours: Mapping[str, str]) -> None:
@@ -137,6 +148,53 @@ class KeycloakClient(KeycloakSession):
         policy, the old one stops working at once."""
         path = self._secret_path(client)
         return self._secret_value(self._admin("POST", path, json_body=True), client, f"POST {path}")
+
+    # -- zero-downtime rotation (docs/design.md#keycloak) -----------------------------------------------
+    def rotated_secret_info(self, client: KeycloakClientInfo) -> RotatedSecret | None:
+        """The client's rotated secret (since, expiry), or None. Read from the client's attributes:
+        `GET .../client-secret/rotated` answers the value only, these give its times too."""
+        return RotatedSecret.of(self.client_attributes(client))
+
+    def delete_rotated_secret(self, client: KeycloakClientInfo) -> None:
+        """`DELETE .../client-secret/rotated`: the previous secret stops working at once (Keycloak
+        answers 204, also when there is none)."""
+        self._admin("DELETE", f"{self._secret_path(client)}/rotated")
+
+    def rotated_expiration_periods(self, realm: str) -> tuple[int, ...] | None:
+        """`rotated-expiration-period` (seconds) of each `secret-rotation` executor in the realm's
+        enabled client policies; None when unknown: the identity may not read them (they need
+        view-realm), or none names the executor."""
+        base = f"/admin/realms/{quote(realm, safe='')}/client-policies"
+        try:
+            policies = self._admin("GET", f"{base}/policies")
+            profiles = self._admin("GET", f"{base}/profiles")
+        except (PermissionDenied, NotFound):
+            return None
+        return _rotation_periods(policies, profiles) or None
+
+
+def _rotation_periods(policies: Any, profiles: Any) -> tuple[int, ...]:
+    used = {
+        str(name)
+        for policy in _items(policies, "policies")
+        if policy.get("enabled", True)
+        for name in policy.get("profiles") or ()
+    }
+    periods = []
+    for profile in _items(profiles, "profiles"):
+        if profile.get("name") not in used:
+            continue
+        for executor in profile.get("executors") or ():
+            if isinstance(executor, dict) and executor.get("executor") == "secret-rotation":
+                config = executor.get("configuration") or {}
+                period = config.get("rotated-expiration-period", DEFAULT_ROTATED_PERIOD)
+                periods.append(int(period) if str(period).lstrip("-").isdigit() else 0)
+    return tuple(periods)
+
+
+def _items(body: Any, key: str) -> list[dict[str, Any]]:
+    found = body.get(key) if isinstance(body, dict) else None
+    return [item for item in found or () if isinstance(item, dict)]
 
 
 def _listed_secret(rep: Mapping[str, Any]) -> str | None:
