@@ -83,7 +83,13 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
     openbao = start_openbao(workdir / "openbao")
     try:
         with (
-            ClientPatcherStack.start(openbao, openbao.new_kv_mount(), workdir / "stack", clients) as stack,
+            ClientPatcherStack.start(
+                openbao,
+                openbao.new_kv_mount(),
+                workdir / "stack",
+                clients,
+                per_key_policy=args.vault_policy == "per-key",
+            ) as stack,
             VaultProxy(openbao.addr, latency=latency["vault"] / 1000) as proxy,
         ):
             stack.keycloak.latency = latency["keycloak"] / 1000
@@ -112,7 +118,12 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
                     summary_counts(run, scenario),
                     servers,
                 )
-                figures.extra = {"realms": args.realms, "consumers": consumers, "namespaces": args.namespaces}
+                figures.extra = {
+                    "realms": args.realms,
+                    "consumers": consumers,
+                    "namespaces": args.namespaces,
+                    "vault_policy": args.vault_policy,
+                }
                 runs.append(figures)
             return runs
     finally:
@@ -130,6 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotate-percent", type=float, default=10.0)
     parser.add_argument(
         "--no-rotation", dest="rotation", action="store_false", help="first sync and no-op only"
+    )
+    parser.add_argument(
+        "--vault-policy",
+        choices=("per-key", "mount"),
+        default="per-key",
+        help="the job's Vault token: a policy naming every key (as `secret-origin policy` writes it), or "
+        "the same rights on `<mount>/*` (OpenBao then spends far less CPU per request; see "
+        "docs/performance.md) (default %(default)s)",
     )
     args = parser.parse_args(argv)
     has_flag = m.job_has_flag(JOB, "--concurrency")

@@ -12,7 +12,14 @@ import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import TYPE_CHECKING, Final  # noqa: E402
 
-from jobs.core.flags import JobParser, add_common_arguments, missing_catalog  # noqa: E402
+from jobs.core.flags import (  # noqa: E402
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    JobParser,
+    add_common_arguments,
+    concurrency_argument,
+    missing_catalog,
+)
 
 if TYPE_CHECKING:
     from jobs.core.catalog import Catalog, SecretEntry
@@ -40,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="after writing a secret, do not log in once to its realm's token endpoint to prove "
         "Keycloak accepts it (on by default: one request per written entry, no admin rights)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=concurrency_argument,
+        default=DEFAULT_CONCURRENCY,
+        metavar=f"1..{MAX_CONCURRENCY}",
+        help="entries processed at once; entries that name the same Keycloak client still run one "
+        f"after the other (default {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--no-verify-consumers",
@@ -87,6 +102,7 @@ def parse_options(args: argparse.Namespace) -> Options:
         verify_consumers=args.verify_consumers,
         consumer_timeout=args.consumer_timeout,
         events=args.events,
+        concurrency=int(args.concurrency),
     )
 
 

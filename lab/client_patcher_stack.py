@@ -20,9 +20,10 @@ What `start` builds (see `DEFAULT_CLIENTS` and `DEFAULT_CONSUMERS`):
   near-match decoys (`platform-app-master-v2`, `Platform-App-Master`'s neighbour `platform-app`).
 - Kubernetes (`KubeEmulator`, TLS): one ExternalSecret per consumer (refreshPolicy OnChange), the service
   account `secret-origin/client-patcher` allowed to get/patch exactly those ExternalSecrets and to get
-  their target Secrets (`resourceNames`), and a kubeconfig for it. The ESO reconciler simulation is on
-  (`eso_reconciler=False` turns it off): a force-sync change copies the OpenBao value into the target
-  Secret, so client-patcher's consumer verification converges (`stack.eso` sets its faults).
+  their target Secrets (`resourceNames`), to list ExternalSecrets in their namespaces, and a kubeconfig
+  for it. The ESO reconciler simulation is on (`eso_reconciler=False` turns it off): a force-sync
+  change copies the OpenBao value into the target Secret, so client-patcher's consumer verification
+  converges (`stack.eso` sets its faults).
 - Vault: a KV v2 mount and a token whose policy covers only the catalog's paths.
 - A catalog file with one service-generated entry per `DEFAULT_CLIENTS` item.
 
@@ -100,12 +101,15 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
 
 
-def vault_policy(mount: str, names: Iterable[str]) -> str:
+def vault_policy(mount: str, names: Iterable[str], *, per_key: bool = True) -> str:
     """Least privilege for client-patcher: read/write data and metadata of exactly these keys, a metadata
-    write limited to custom_metadata and metadata_cas (as `secret-origin policy` generates it)."""
+    write limited to custom_metadata and metadata_cas (as `secret-origin policy` generates it).
+    `per_key=False`: the same rights on every key of the mount (`<mount>/data/*`), for benchmarks:
+    OpenBao evaluates a policy's paths on every request, which at thousands of exact paths costs the
+    server more CPU than the request itself (docs/performance.md)."""
     only = '"custom_metadata" = []\n    "metadata_cas" = []'
     blocks = []
-    for name in names:
+    for name in names if per_key else ["*"]:
         blocks.append(f'path "{mount}/data/{name}" {{ capabilities = ["create", "read", "update"] }}')
         blocks.append(
             f'path "{mount}/metadata/{name}" {{\n  capabilities = ["create", "read", "update"]\n'
@@ -205,6 +209,14 @@ def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> 
             resource="externalsecrets",
             resource_names=names,
         )
+        kube.grant(  # LIST cannot be limited by resourceNames (the chart's Role grants it the same way)
+            consumer_ns,
+            namespace,
+            name,
+            verbs=["list"],
+            group="external-secrets.io",
+            resource="externalsecrets",
+        )
         # consumer verification reads each target Secret (named like its ExternalSecret here)
         kube.grant(
             consumer_ns, namespace, name, verbs=["get"], group="", resource="secrets", resource_names=names
@@ -238,6 +250,7 @@ class ClientPatcherStack:
         *,
         token_lifespan: int | None = None,
         eso_versions: Sequence[str] = ("v1",),
+        per_key_policy: bool = True,
         eso_reconciler: bool = True,
     ) -> ClientPatcherStack:
         """Start both emulators, seed them, and write the catalog and kubeconfig under `workdir`."""
@@ -255,7 +268,8 @@ class ClientPatcherStack:
             token = kube.issue_token(*KUBE_SA, lifetime=3600)
             kubeconfig = kube.kubeconfig(workdir / "kubeconfig", token, namespace=KUBE_SA[0])
             policy = f"client-patcher-{mount}"
-            openbao.write_policy(policy, vault_policy(mount, [c.name for c in clients]))
+            names = [c.name for c in clients]
+            openbao.write_policy(policy, vault_policy(mount, names, per_key=per_key_policy))
             vault_token = openbao.token_with_policies(policy)
             catalog_path = workdir / "catalog.yaml"
             stack = cls(

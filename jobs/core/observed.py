@@ -105,6 +105,9 @@ class KeycloakClientInfo:
     # The secret as the clients search returned it; None when Keycloak left it out (public and
     # bearer-only clients) or masked it (an identity without manage-clients on Keycloak 26.8+).
     listed_secret: str | None = field(default=None, repr=False, compare=False)
+    # Found in a realm's listing at the run's start rather than looked up when the entry began: its
+    # secret may have changed since, so it is read again before it is written (never on a no-op).
+    from_listing: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:

@@ -39,6 +39,7 @@ from jobs.patcher.decide import ConsumerOutcome, decide_refresh
 
 if TYPE_CHECKING:  # the Kubernetes client loads only when it is built
     from jobs.core.clients.kube import KubeClient
+    from jobs.core.clients.kube_index import ExternalSecretIndex
 
 log = logging.getLogger(__name__)
 FIRST_PAUSE: Final = 0.2  # seconds between polls, growing to MAX_PAUSE
@@ -77,6 +78,7 @@ class Consumers:
     mount: str
     field_name: str
     clock: Callable[[], float] = time.time
+    index: ExternalSecretIndex | None = None  # the run's LIST per namespace; else a GET per consumer
 
     def _kube(self) -> KubeClient:
         if self.kube is None:  # pragma: no cover - execute builds it when any entry has consumers
@@ -106,8 +108,12 @@ class Consumers:
         failed: list[str] = []
         for consumer in consumers:
             try:
-                state = self._kube().get_external_secret(consumer.namespace, consumer.name)
+                state = (self.index or self._kube()).get_external_secret(consumer.namespace, consumer.name)
                 plan = decide_refresh(state, value)
+                if plan.patch and self.index and self.index.listed(consumer.namespace):
+                    # the listing may predate another run's patch: decide on (and wait from) a GET
+                    state = self._kube().get_external_secret(consumer.namespace, consumer.name)
+                    plan = decide_refresh(state, value)
                 if plan.warning:
                     warnings.append(plan.warning)
                     log.warning(

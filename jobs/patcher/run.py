@@ -12,6 +12,7 @@ docs/design.md#client-patcher).
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import partial
@@ -21,6 +22,7 @@ from jobs.core import metadata as md
 from jobs.core.apply import Converged, KvTarget, converge
 from jobs.core.catalog import SecretEntry
 from jobs.core.errors import ClientError, ConfigError, failure_reason
+from jobs.core.flags import DEFAULT_CONCURRENCY
 from jobs.core.model import DRY_RUN, Action, EntryResult, RunReport
 from jobs.core.observed import KeycloakClientInfo, KvRead, RotatedSecret
 from jobs.core.preflight import plain_http_warnings, vault_or_fail_all
@@ -46,9 +48,11 @@ from jobs.patcher.verify import open_secret_login, verify_written
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
+    from jobs.core.clients.keycloak_index import ClientLookup
     from jobs.core.clients.keycloak_login import SecretLogin
     from jobs.core.clients.kube import KubeClient
     from jobs.core.clients.kube_events import ConsumerEvents
+    from jobs.core.clients.kube_index import ExternalSecretIndex
     from jobs.core.clients.vault import VaultClient
 
 JOB: Final = "client-patcher"
@@ -64,6 +68,7 @@ class Options:
     verify_consumers: bool = True  # wait for patched consumers to converge (--no-verify-consumers)
     consumer_timeout: float = 60.0  # --consumer-timeout: seconds per entry for that wait
     events: bool = True  # Kubernetes Events on the consumers (--no-events turns them off)
+    concurrency: int = DEFAULT_CONCURRENCY  # entries processed at once (--concurrency)
 
 
 Context = RunContext[Options]
@@ -82,6 +87,8 @@ class Patcher:
     login: SecretLogin | None = None  # --verify-login
     verification: Verification = dataclass_field(default_factory=Verification)
     events: ConsumerEvents | None = None  # Events on the consumer ExternalSecrets
+    lookups: ClientLookup | None = None  # a run's Keycloak lookups (realm listings); else one by one
+    consumers: ExternalSecretIndex | None = None  # a run's ExternalSecrets (one LIST per namespace)
 
     @property
     def rotation(self) -> Rotation:
@@ -94,18 +101,30 @@ class Patcher:
     @property
     def consumer_refresh(self) -> Consumers:
         return Consumers(
-            self.kube, self.retry, self.target.dry_run, self.verification, self.target.mount, self.field
+            self.kube,
+            self.retry,
+            self.target.dry_run,
+            self.verification,
+            self.target.mount,
+            self.field,
+            index=self.consumers,
         )
 
     # -- one entry ------------------------------------------------------------------------------------
     def handle(self, entry: SecretEntry) -> EntryResult:
-        """One entry; a failure decided here (not raised) is logged like a raised one. The consumers
-        get their Events from the result (docs/design.md#metrics-and-events)."""
-        try:
-            result = self.sync(entry)
-        except ClientError as exc:
-            self._tell_consumers(entry, EntryResult(entry.name, Action.FAILED, failure_reason(exc)))
-            raise
+        """One entry; a failure decided here (not raised) is logged like a raised one. Entries that
+        name the same Keycloak client run one after the other. The consumers get their Events from
+        the result (docs/design.md#metrics-and-events)."""
+        source, lookups = entry.keycloak, self.lookups
+        held: AbstractContextManager[None] = nullcontext()
+        if lookups is not None and source is not None:
+            held = lookups.hold(source.realm, source.client_id)
+        with held:
+            try:
+                result = self.sync(entry)
+            except ClientError as exc:
+                self._tell_consumers(entry, EntryResult(entry.name, Action.FAILED, failure_reason(exc)))
+                raise
         self._tell_consumers(entry, result)
         if result.failed:
             log.error("entry failed", extra={"entry": entry.name, "error": result.reason})
@@ -119,7 +138,7 @@ class Patcher:
         source = entry.keycloak
         if source is None:  # pragma: no cover - the catalog guarantees it for service-generated entries
             return EntryResult(entry.name, Action.FAILED, "no keycloak source")
-        client = self.keycloak.find_client(source.realm, source.client_id)
+        client = (self.lookups or self.keycloak).find_client(source.realm, source.client_id)
         problem = usable_secret_problem(client)
         if problem is not None:
             return EntryResult(entry.name, Action.FAILED, problem)
@@ -140,7 +159,7 @@ class Patcher:
         else:
             if rotation.record_in_keycloak and not self.target.dry_run:
                 self.rotation.mark_done(client, rotation.record_run_id)
-            secret = self.current_secret(client, fresh=bool(wanted) or forced)
+            secret = self.current_secret(client, fresh=bool(wanted) or forced, vault=before.value(self.field))
         seen = Seen(before, secret)
         result = self._write(entry, client, seen, rotation, rotated_because, resume=window is not None)
         if grace is None or self.target.dry_run:
@@ -158,11 +177,17 @@ class Patcher:
         found = self.keycloak.rotated_secret_info(client)
         return found if found is not None and found.live(self.rotation.clock()) else None
 
-    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool) -> str:
+    def current_secret(self, client: KeycloakClientInfo, *, fresh: bool, vault: str | None = None) -> str:
         """Keycloak's secret now. After reading the rotation record, read it again (`fresh`): the
         secret the clients search listed predates the record, and a concurrent run may have rotated
-        it in between — its record says "done" while the listed secret is already dead."""
-        return self.keycloak.read_client_secret(client) if fresh else self.keycloak.client_secret(client)
+        it in between — its record says "done" while the listed secret is already dead. A secret
+        from the run's realm listing that differs from Vault's (`vault`) is read again too before it
+        is written: the listing may predate a rotation by a concurrent run."""
+        listed = client.listed_secret
+        stale = client.from_listing and listed is not None and listed != vault
+        if fresh or stale:
+            return self.keycloak.read_client_secret(client)
+        return self.keycloak.client_secret(client)
 
     def observe_again(self, client: KeycloakClientInfo, seen: Seen) -> Seen:
         """After a lost CAS race: Vault again, and Keycloak again — the winner may be a concurrent run
@@ -279,6 +304,18 @@ def forced_rotations(ctx: Context) -> frozenset[str]:
     return frozenset(wanted)
 
 
+def indexes(
+    ctx: Context, keycloak: KeycloakClient, kube: KubeClient | None
+) -> tuple[ClientLookup, ExternalSecretIndex | None]:
+    """The run's Keycloak lookups (a listing per realm where it pays) and ExternalSecret index."""
+    from jobs.core.clients.keycloak_index import ClientLookup
+    from jobs.core.clients.kube_index import ExternalSecretIndex
+
+    wanted = [(e.keycloak.realm, e.keycloak.client_id) for e in ctx.entries if e.keycloak]
+    lookups = ClientLookup(keycloak, wanted, ctx.options.concurrency)
+    return lookups, ExternalSecretIndex(kube) if kube is not None else None
+
+
 def execute(ctx: Context) -> RunReport:
     forced = forced_rotations(ctx)
     entries = ctx.entries
@@ -295,12 +332,13 @@ def execute(ctx: Context) -> RunReport:
     else:
         vault_settings, keycloak_settings = load_all_settings(VaultSettings, KeycloakSettings)
     warnings = plain_http_warnings(Vault=vault_settings.addr, Keycloak=config.url)
-    vault = open_vault(ctx.retry, vault_settings)
+    threads = ctx.options.concurrency
+    vault = open_vault(ctx.retry, vault_settings, connections=threads)
     from jobs.core.clients.keycloak import KeycloakClient
     from jobs.core.clients.kube import KubeClient, load_configuration
     from jobs.core.clients.kube_events import open_events
 
-    kube = KubeClient(load_configuration(), ctx.retry) if needs_kube else None
+    kube = KubeClient(load_configuration(), ctx.retry, connections=threads) if needs_kube else None
     keycloak = KeycloakClient(config.url, config.auth_realm, keycloak_settings, ctx.retry)
     login: SecretLogin | None = None
     try:
@@ -314,9 +352,18 @@ def execute(ctx: Context) -> RunReport:
         verification = Verification(ctx.options.verify_consumers, ctx.options.consumer_timeout)
         events = open_events(kube, target.mount, enabled=ctx.options.events and not ctx.dry_run)
         patcher = Patcher(
-            keycloak, target, kube, ctx.catalog.vault.field, forced, ctx.retry, login, verification, events
+            keycloak,
+            target,
+            kube,
+            ctx.catalog.vault.field,
+            forced,
+            ctx.retry,
+            login,
+            verification,
+            events,
+            *indexes(ctx, keycloak, kube),
         )
-        report = process_entries(ctx, entries, patcher.handle, warnings)
+        report = process_entries(ctx, entries, patcher.handle, warnings, concurrency=threads)
         more = (*keycloak.warnings, *(events.warnings if events else ()))
         return replace(report, warnings=(*report.warnings, *more))
     finally:

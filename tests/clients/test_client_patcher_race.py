@@ -9,6 +9,7 @@ from pathlib import Path
 from jobs.core.apply import KvTarget
 from jobs.core.catalog import load_catalog
 from jobs.core.clients.keycloak import KeycloakClient
+from jobs.core.clients.keycloak_index import BATCH_MIN, ClientLookup
 from jobs.core.clients.vault import VaultClient
 from jobs.core.model import Action
 from jobs.core.retry import RetryPolicy
@@ -66,3 +67,39 @@ def test_losing_the_cas_race_rereads_keycloak_instead_of_writing_a_dead_secret(
         assert vault.raced
         assert value == stack.keycloak_secret(SPEC) == "rotated-by-the-other-run-0001"
         assert (result.action, version) == (Action.UNCHANGED, 1)
+
+
+def test_a_listed_secret_older_than_vaults_is_read_again_before_it_is_written(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path
+) -> None:
+    """The run's realm listing is taken when the first entry starts; a concurrent run may rotate a
+    client and write the new secret to Vault before this run reaches that entry. The listed secret
+    differs from Vault, so it is read again: nothing dead is written over the live one."""
+    specs = [ClientSpec(f"app-{n:02d}-client-secret", "ameide", f"app-{n:02d}") for n in range(BATCH_MIN)]
+    with ClientPatcherStack.start(openbao, kv_mount, tmp_path, clients=specs) as stack:
+        catalog = load_catalog(stack.catalog_path)
+        settings = KeycloakSettings.model_validate(
+            {"KEYCLOAK_CLIENT_ID": KC_SA_CLIENT, "KEYCLOAK_CLIENT_SECRET": KC_SA_SECRET}
+        )
+        keycloak = KeycloakClient(stack.keycloak.url, "master", settings, RetryPolicy())
+        vault = VaultClient(
+            VaultSettings.model_validate({"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token})
+        )
+        target = KvTarget(vault, catalog.vault.kv_mount, dry_run=False)
+        keycloak.login()
+        try:
+            lookups = ClientLookup(keycloak, [(s.realm, s.client_id) for s in specs], concurrency=1)
+            patcher = Patcher(keycloak, target, None, catalog.vault.field, lookups=lookups)
+            first = patcher.sync(catalog.secrets[0])  # takes the listing
+            other = specs[1]
+            stack.keycloak.set_secret(other.realm, other.client_id, "rotated-by-the-other-run-0002")
+            stack.vault().secrets.kv.v2.create_or_update_secret(
+                other.name, {"value": "rotated-by-the-other-run-0002"}, mount_point=kv_mount
+            )
+            second = patcher.sync(catalog.secrets[1])
+        finally:
+            keycloak.close()
+        assert first.action is Action.WRITTEN
+        version, value, _ = stack.vault_state(other.name)
+        assert value == stack.keycloak_secret(other) == "rotated-by-the-other-run-0002"
+        assert (second.action, version) == (Action.UNCHANGED, 1)

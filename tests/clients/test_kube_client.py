@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import kubernetes.client
@@ -12,6 +14,7 @@ import pytest
 
 from emulators.kube import KubeEmulator
 from jobs.core.clients.kube import KubeClient, load_configuration
+from jobs.core.clients.kube_index import ExternalSecretIndex
 from jobs.core.errors import ConfigError, NotFound, PermissionDenied, Transient, Unauthorized, Unreachable
 from jobs.core.retry import RetryPolicy
 
@@ -229,3 +232,57 @@ def test_reads_eso_status_and_spec_and_digests_a_secret_without_returning_values
         with pytest.raises(PermissionDenied):
             client.secret_digests(NS, "other")
         assert client.get_external_secret(NS, "app").secret_name == "app"  # default target: its name
+
+
+# -- the run's ExternalSecret index: one LIST per namespace ------------------------------------------------
+def list_grant(kube: KubeEmulator, namespace: str = NS) -> None:
+    kube.grant(namespace, *SA, verbs=["list"], group="external-secrets.io", resource="externalsecrets")
+
+
+def test_the_index_lists_each_namespace_once_for_any_number_of_threads(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    names = [f"es-{n:02d}" for n in range(30)]
+    for name in names:
+        kube.add_external_secret(NS, name, remote_key="secret/x", annotations={"force-sync": f"v-{name}"})
+    list_grant(kube)
+    with client_for(kube, tmp_path) as client:
+        index = ExternalSecretIndex(client)
+        kube.reset_requests()
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(lambda name: index.get_external_secret(NS, name), names * 2))
+        direct = client.get_external_secret(NS, "frozen")
+        assert index.get_external_secret(NS, "frozen") == direct
+    assert [s.force_sync for s in found] == [f"v-{name}" for name in names] * 2
+    collection = f"/apis/external-secrets.io/v1/namespaces/{NS}/externalsecrets"
+    reads = [p for m, p in kube.requests if m == "GET" and p.rstrip("/") != "/apis"]
+    assert reads == [collection, f"{collection}/frozen"]
+
+
+def test_a_consumer_the_listing_lacks_fails_as_a_get_of_it_does(kube: KubeEmulator, tmp_path: Path) -> None:
+    list_grant(kube)
+    grant(kube, "gone")
+    with client_for(kube, tmp_path) as client:
+        with pytest.raises(NotFound) as direct:
+            client.get_external_secret(NS, "gone")
+        with pytest.raises(NotFound) as listed:
+            ExternalSecretIndex(client).get_external_secret(NS, "gone")
+    assert str(listed.value) == str(direct.value)
+    assert "not found" in str(listed.value) and "gone" in str(listed.value)
+
+
+def test_a_forbidden_listing_falls_back_to_gets_and_says_so_once(
+    kube: KubeEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fixture's Role grants get/patch by resourceNames only, as the chart did before `list`."""
+    with client_for(kube, tmp_path) as client:
+        index = ExternalSecretIndex(client)
+        kube.reset_requests()
+        with caplog.at_level(logging.WARNING):
+            states = [index.get_external_secret(NS, name) for name in ("app", "frozen", "app")]
+    assert [s.name for s in states] == ["app", "frozen", "app"]
+    assert states[1].refresh_interval == "0"
+    gets = [p.rsplit("/", 1)[1] for m, p in kube.requests if m == "GET" and "/externalsecrets/" in p]
+    assert gets == ["app", "frozen", "app"]
+    warnings = [r for r in caplog.records if "cannot list ExternalSecrets" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].__dict__["namespace"] == NS

@@ -167,6 +167,25 @@ def test_client_id_lookup_is_exact_and_search_is_a_substring_match(vendor: Vendo
     )
 
 
+def test_a_paged_listing_carries_what_the_exact_lookup_carries(vendor: Vendor) -> None:
+    """client-patcher takes a realm's clients from `?first=&max=` pages when the catalog names many of
+    them: each page item is the representation `?clientId=` returns (secret included for a
+    confidential client, none for a public or bearer-only one), and the pages tile the listing."""
+    token = vendor.token("master", "client-patcher")
+    everything = vendor.admin_get(token, "/ameide/clients").json()
+    pages = [
+        vendor.admin_get(token, "/ameide/clients", params={"first": str(first), "max": "2"}).json()
+        for first in range(0, len(everything) + 2, 2)
+    ]
+    assert [c["clientId"] for page in pages for c in page] == [c["clientId"] for c in everything]
+    listed = {c["clientId"]: c for page in pages for c in page}
+    for client_id in ("www", "spa"):
+        (exact,) = vendor.admin_get(token, "/ameide/clients", params={"clientId": client_id}).json()
+        assert listed[client_id] == exact
+    assert listed["www"]["secret"] == vendor.secret("ameide", "www")
+    assert "secret" not in listed["spa"]
+
+
 def test_a_caller_without_view_rights_gets_an_empty_list(vendor: Vendor) -> None:
     token = vendor.token("master", "querier")  # query-clients only
     assert client_ids(vendor, token, "ameide", clientId="www") == (200, [])

@@ -399,10 +399,12 @@ def test_vault_kubernetes_auth_with_a_policy_limited_to_the_catalog(
         login.secrets.kv.v2.create_or_update_secret("elsewhere", {"value": "x"}, mount_point=stack.mount)
 
 
-def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> None:
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack, concurrency: int) -> None:
+    """The entries in flight when SIGTERM arrives finish; the others do not start."""
     stack.keycloak.latency = 0.4
     process = subprocess.Popen(
-        stack.command("--log-format", "json", "--summary", "full"),
+        stack.command("--log-format", "json", "--summary", "full", "--concurrency", str(concurrency)),
         env=stack.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -417,15 +419,15 @@ def test_sigterm_mid_run_exits_1_with_a_summary(stack: ClientPatcherStack) -> No
     assert_no_secret_in(stdout + stderr, stack.secret_values())
     report = read_summary(stdout)
     assert report["interrupted"] is True
-    actions = [e["action"] for e in report["entries"]]
-    first = report["entries"][0]
-    assert first["vault_version"] == 1  # the in-flight entry finished its write and its patches,
-    # but SIGTERM ends the wait for its consumers: unverified, they fail it, named as stopped
-    assert (
-        first["action"] == "written"
-        or "did not converge after force-sync (stopped by SIGTERM)" in first["reason"]
-    )
-    assert "skipped" in actions
+    in_flight, rest = report["entries"][:concurrency], report["entries"][concurrency:]
+    for entry in in_flight:  # the entries in flight finished their write and their patches, but
+        # SIGTERM ends the wait for their consumers: unverified, they fail, named as stopped
+        assert entry["vault_version"] == 1
+        assert (
+            entry["action"] == "written"
+            or "did not converge after force-sync (stopped by SIGTERM)" in entry["reason"]
+        )
+    assert [e["action"] for e in rest] == ["skipped"] * len(rest)
     assert all(
         e["reason"] == "not started: interrupted by SIGTERM"
         for e in report["entries"]

@@ -301,7 +301,7 @@ def test_helm_and_argocd_hooks_cannot_be_mixed() -> None:
         render(values)
 
 
-def test_rbac_is_get_and_patch_on_the_listed_external_secrets_and_create_events_only(
+def test_rbac_is_get_and_patch_on_the_named_external_secrets_list_in_their_namespaces_and_create_events(
     mode: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = mode
@@ -319,11 +319,17 @@ def test_rbac_is_get_and_patch_on_the_listed_external_secrets_and_create_events_
     for secret in patcher.get("rbac", {}).get("targetSecrets", []):
         targets.setdefault(secret["namespace"], set()).add(secret["name"])
     for namespace, role in roles.items():
-        rule, *more = role["rules"]
-        assert rule["apiGroups"] == ["external-secrets.io"]
-        assert rule["resources"] == ["externalsecrets"]
-        assert rule["verbs"] == ["get", "patch"]
-        assert rule["resourceNames"] == sorted(expected[namespace])
+        named, listing, *more = role["rules"]
+        for rule in (named, listing):
+            assert rule["apiGroups"] == ["external-secrets.io"]
+            assert rule["resources"] == ["externalsecrets"]
+        assert named["verbs"] == ["get", "patch"]
+        assert named["resourceNames"] == sorted(expected[namespace])
+        assert listing == {  # list cannot be limited by resourceNames: nothing else rides on it
+            "apiGroups": ["external-secrets.io"],
+            "resources": ["externalsecrets"],
+            "verbs": ["list"],
+        }
         # consumer verification: get on the target Secrets only, by name; none when it is off
         wanted = [
             {
@@ -857,7 +863,7 @@ def test_consumer_verification_flags_and_secret_rights_follow_the_values() -> No
         for args in _patcher_args(rendered)
     )
     role = next(r for r in rendered.of_kind("Role") if r["metadata"]["namespace"] == "ameide-dev")
-    assert "renamed-target" in role["rules"][1]["resourceNames"]
+    assert "renamed-target" in role["rules"][2]["resourceNames"]  # after get/patch and list
     values["clientPatcher"]["verifyConsumers"] = False
     rendered = render(values)
     assert all(

@@ -60,22 +60,22 @@ class KeycloakClient(KeycloakSession):
         if len(exact) > 1:
             raise Permanent(SYSTEM, f"client {client_id!r} is not unique in realm {realm!r}")
         rep = exact[0]
-        if "publicClient" not in rep or "id" not in rep:
+        if not is_full_representation(rep):
             raise PermissionDenied(
                 SYSTEM,
                 f"client {realm}/{client_id}: Keycloak returned only a brief representation; the identity "
                 "needs view-clients (or manage-clients) to see the client's type",
             )
-        return KeycloakClientInfo(
-            realm=realm,
-            id=str(rep["id"]),
-            client_id=client_id,
-            public=bool(rep.get("publicClient")),
-            bearer_only=bool(rep.get("bearerOnly")),
-            authenticator=str(rep.get("clientAuthenticatorType") or CLIENT_SECRET_AUTH),
-            enabled=bool(rep.get("enabled", True)),
-            listed_secret=_listed_secret(rep),
-        )
+        return client_info(realm, rep)
+
+    def list_clients(self, realm: str, first: int, maximum: int) -> list[Any]:
+        """One page of the realm's clients (`GET …/clients?first=&max=`), as Keycloak returned it.
+        The caller registers the secret of each representation it keeps (`client_info` does)."""
+        path = f"/admin/realms/{quote(realm, safe='')}/clients"
+        page = self._admin("GET", path, params={"first": str(first), "max": str(maximum)})
+        if not isinstance(page, list):
+            raise Permanent(SYSTEM, f"GET {path}: expected a JSON list of clients")
+        return page
 
     def _sees_any_client(self, path: str) -> bool:
         """Every realm has built-in clients (account, admin-cli, ...): an identity with view rights
@@ -201,3 +201,27 @@ def _listed_secret(rep: Mapping[str, Any]) -> str | None:
     """The secret in a ClientRepresentation, unless absent, empty or masked."""
     secret = rep.get("secret")
     return secret if isinstance(secret, str) and secret and secret != _SECRET_MASK else None
+
+
+def is_full_representation(rep: Mapping[str, Any]) -> bool:
+    """Whether Keycloak returned the client's type (a brief representation has neither field)."""
+    return "publicClient" in rep and "id" in rep
+
+
+def client_info(realm: str, rep: Mapping[str, Any], *, from_listing: bool = False) -> KeycloakClientInfo:
+    """The parts of a full ClientRepresentation that decide whether it has a usable secret; the secret
+    it carries is registered with the log redaction filter."""
+    secret = _listed_secret(rep)
+    if secret is not None:
+        register_secret(secret)
+    return KeycloakClientInfo(
+        realm=realm,
+        id=str(rep["id"]),
+        client_id=str(rep["clientId"]),
+        public=bool(rep.get("publicClient")),
+        bearer_only=bool(rep.get("bearerOnly")),
+        authenticator=str(rep.get("clientAuthenticatorType") or CLIENT_SECRET_AUTH),
+        enabled=bool(rep.get("enabled", True)),
+        listed_secret=secret,
+        from_listing=from_listing,
+    )

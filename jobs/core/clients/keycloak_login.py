@@ -10,6 +10,7 @@ count toward Keycloak's brute-force lockout, which tracks users; docs/design.md#
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Final
@@ -43,6 +44,7 @@ class SecretLogin:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
+        self._lock = threading.Lock()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             verify=ssl_context(cacert),
@@ -56,11 +58,13 @@ class SecretLogin:
         self._http.close()
 
     def _pace(self) -> None:
-        now = self._clock()
-        if now < self._next:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self._interval
+        """Wait for this request's slot; entries on several threads share the one rate."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            self._sleep(start - now)
 
     def check_client_secret(self, realm: str, client_id: str, secret: str) -> LoginVerdict:
         """client_credentials as `client_id` with `secret` (client_secret_post). Never raises for an

@@ -13,27 +13,21 @@ object's namespace/name and the API server's `reason` and `message` (a Status ne
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import ssl
+import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import kubernetes.client
-import kubernetes.config
 import urllib3.exceptions
-import yaml
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from jobs.core import traffic
+from jobs.core.clients.kube_config import load_configuration, use_client_cert_context
 from jobs.core.clients.kube_objects import decoded, digests, external_secret_state
 from jobs.core.errors import (
     ClientError,
-    ConfigError,
     NotFound,
     Permanent,
     from_status,
@@ -43,13 +37,13 @@ from jobs.core.eso import ESO_GROUP
 from jobs.core.logs import register_secret
 from jobs.core.observed import FORCE_SYNC, ExternalSecretState
 from jobs.core.retry import Breaker, RetryPolicy, parse_retry_after
-from jobs.core.settings import KubeSettings, load_settings
 
+__all__ = ["ES_PLURAL", "SYSTEM", "KubeClient", "load_configuration"]
 log = logging.getLogger(__name__)
 SYSTEM: Final = "kubernetes"
 ES_PLURAL: Final = "externalsecrets"
 PREFERRED_VERSIONS: Final = ("v1", "v1beta1")
-_CLIENT_CERT_CONTEXT: Final = "_secret_origin_client_cert_context"
+LIST_PAGE: Final = 500  # ExternalSecrets per LIST page (one request for any usual namespace)
 T = TypeVar("T")
 
 
@@ -83,72 +77,6 @@ def _translate(exc: Exception, what: str, target: str = "the Kubernetes API") ->
     return Permanent(SYSTEM, f"{what}: {type(exc).__name__}")
 
 
-def load_configuration() -> kubernetes.client.Configuration:
-    """In-cluster service account if present, else KUBECONFIG; ConfigError when neither works."""
-    configuration = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        log.debug("Kubernetes: in-cluster service account")
-    except ConfigException as in_cluster:
-        load_settings(KubeSettings)  # names a KUBECONFIG file that does not exist (the library skips it)
-        try:
-            # KUBECONFIG is read here, not at import time as the library's default does.
-            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
-            )
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            # Never the parser's text: it quotes the token it choked on, which may be the credential.
-            raise ConfigError(f"KUBECONFIG is not valid YAML{where} ({type(exc).__name__})") from None
-        except (ConfigException, OSError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"no Kubernetes configuration: not in a pod ({in_cluster}) and no usable KUBECONFIG "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
-    configuration.retries = 0  # our RetryPolicy retries; urllib3's own loop would hide attempts
-    for credential in (configuration.api_key or {}).values():
-        register_secret(str(credential).removeprefix("Bearer ").strip())
-    _keys_into_memory(configuration)
-    return configuration
-
-
-def _library_temp_files() -> dict[str, str]:
-    files: dict[str, str] = kubernetes.config.kube_config._temp_files
-    return files
-
-
-def _keys_into_memory(configuration: kubernetes.client.Configuration) -> None:
-    """The kubernetes client writes kubeconfig `*-data` (client key, certificate, CA) to files in TMPDIR
-    and deletes them only at a clean exit: load them into an SSL context now, then delete them, so no
-    key material stays on disk after any exit, SIGKILL included. Files the kubeconfig names are kept."""
-    written = set(_library_temp_files().values())
-    try:
-        if configuration.ssl_ca_cert in written:
-            configuration.ca_cert_data = Path(configuration.ssl_ca_cert).read_text(encoding="utf-8")
-            configuration.ssl_ca_cert = None
-        if configuration.cert_file and configuration.key_file:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if not (configuration.ssl_ca_cert or configuration.ca_cert_data):
-                context.load_default_certs()
-            context.load_cert_chain(configuration.cert_file, configuration.key_file)
-            setattr(configuration, _CLIENT_CERT_CONTEXT, context)
-            configuration.cert_file = configuration.key_file = None
-    except (OSError, ssl.SSLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"KUBECONFIG client certificate or CA: {type(exc).__name__}") from None
-    finally:
-        for name in written:
-            with contextlib.suppress(OSError):
-                os.remove(name)
-        _library_temp_files().clear()
-
-
-def _use_client_cert_context(api: kubernetes.client.ApiClient, configuration: Any) -> None:
-    context = getattr(configuration, _CLIENT_CERT_CONTEXT, None)
-    if context is not None:
-        api.rest_client.pool_manager.connection_pool_kw.update(ssl_context=context)
-
-
 class KubeClient:
     """ExternalSecret read/annotate and Secret reads. Build once in the entrypoint; `close()` at the end."""
 
@@ -159,19 +87,27 @@ class KubeClient:
         *,
         timeout: float = 10.0,
         field_manager: str = "client-patcher",
+        connections: int = 0,
     ) -> None:
+        """`connections`: HTTP connections kept for reuse, at least the threads sharing this client."""
         configuration = configuration or load_configuration()
+        if connections > (configuration.connection_pool_maxsize or 0):
+            configuration.connection_pool_maxsize = connections
         self.target = f"the Kubernetes API at {configuration.host}"
         self._breaker = Breaker(SYSTEM, self.target)
         self._api = kubernetes.client.ApiClient(configuration)
-        _use_client_cert_context(self._api, configuration)
+        use_client_cert_context(self._api, configuration)
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
-        self._core = kubernetes.client.CoreV1Api(self._api)
         self._apis = kubernetes.client.ApisApi(self._api)
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._field_manager = field_manager
         self._version: str | None = None
+        self._discovery = threading.Lock()
+
+    def _core(self) -> kubernetes.client.CoreV1Api:
+        """Built when first needed: its module alone costs a few hundred ms of CPU to import."""
+        return kubernetes.client.CoreV1Api(self._api)
 
     @property
     def api_client(self) -> kubernetes.client.ApiClient:
@@ -200,9 +136,16 @@ class KubeClient:
 
     # -- discovery ---------------------------------------------------------------------------------
     def external_secret_version(self) -> str:
-        """The ExternalSecret version to use, discovered once: v1, else v1beta1 (never older)."""
+        """The ExternalSecret version to use, discovered once (whichever thread asks first; the
+        others wait for its answer): v1, else v1beta1 (never older)."""
         if self._version is not None:
             return self._version
+        with self._discovery:
+            if self._version is None:
+                self._version = self._discover()
+            return self._version
+
+    def _discover(self) -> str:
         groups = self._call("GET /apis", lambda t: self._apis.get_api_versions(_request_timeout=t))
         served: list[str] = []
         for group in groups.groups or []:
@@ -215,7 +158,6 @@ class KubeClient:
                         "the cluster does not serve external-secrets.io/v1; using an older version",
                         extra={"version": version, "served": served},
                     )
-                self._version = version
                 return version
         raise NotFound(
             SYSTEM,
@@ -245,12 +187,49 @@ class KubeClient:
         obj = self.get_external_secret_object(namespace, name)
         return external_secret_state(obj, namespace, name, f"{ESO_GROUP}/{self.external_secret_version()}")
 
+    def list_external_secrets(self, namespace: str) -> dict[str, ExternalSecretState]:
+        """Every ExternalSecret of `namespace` by name: one LIST (more only past `LIST_PAGE` objects)."""
+        version = self.external_secret_version()
+        path = f"/apis/{ESO_GROUP}/{version}/namespaces/{namespace}/{ES_PLURAL}"
+        found: dict[str, ExternalSecretState] = {}
+        token: str | None = None
+        while True:
+            page = self._list_page(path, version, namespace, token)
+            for obj in page.get("items") or []:
+                name = str(((obj.get("metadata") if isinstance(obj, dict) else None) or {}).get("name") or "")
+                if name:
+                    found[name] = external_secret_state(obj, namespace, name, f"{ESO_GROUP}/{version}")
+            token = str((page.get("metadata") or {}).get("continue") or "") or None
+            if token is None:
+                return found
+
+    def _list_page(self, path: str, version: str, namespace: str, token: str | None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"_continue": token} if token else {}
+        page = self._call(
+            f"LIST {path}",
+            lambda t: self._custom.list_namespaced_custom_object(
+                ESO_GROUP, version, namespace, ES_PLURAL, limit=LIST_PAGE, _request_timeout=t, **extra
+            ),
+        )
+        if not isinstance(page, dict):
+            raise Permanent(SYSTEM, f"LIST {path}: the response is not a list object")
+        return page
+
+    @staticmethod
+    def missing_external_secret(namespace: str, name: str, version: str) -> NotFound:
+        """What a GET of an ExternalSecret that does not exist raises (for a name a LIST did not hold)."""
+        path = f"/apis/{ESO_GROUP}/{version}/namespaces/{namespace}/{ES_PLURAL}/{name}"
+        error = from_status(
+            SYSTEM, 404, f"GET {path}", f'{ES_PLURAL}.{ESO_GROUP} "{name}" not found', reason="NotFound"
+        )
+        return error if isinstance(error, NotFound) else NotFound(SYSTEM, str(error))
+
     def _secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
         try:
             secret = self._call(
                 f"GET {path}",
-                lambda t: self._core.read_namespaced_secret(name, namespace, _request_timeout=t),
+                lambda t: self._core().read_namespaced_secret(name, namespace, _request_timeout=t),
             )
         except NotFound:
             return None
