@@ -14,7 +14,7 @@ from jobs.core.clients.vault import VaultClient
 from jobs.core.model import Action
 from jobs.core.retry import RetryPolicy
 from jobs.core.settings import KeycloakSettings, VaultSettings
-from jobs.patcher.run import Patcher
+from jobs.patcher.entry import Patcher
 from lab.client_patcher_stack import (
     KC_SA_CLIENT,
     KC_SA_SECRET,
