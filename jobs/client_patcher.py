@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Keycloak accepts it (on by default: one request per written entry, no admin rights)",
     )
     parser.add_argument(
+        "--login-rate",
+        type=_positive_rate,
+        default=5.0,
+        metavar="PER_SECOND",
+        help="--verify-login sends at most this many token-endpoint requests per second, so a large "
+        "first sync does not flood Keycloak (default: 5)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=concurrency_argument,
         default=DEFAULT_CONCURRENCY,
@@ -93,12 +101,23 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
+def _positive_rate(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of requests per second: {raw!r}") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 1000 requests per second: {raw!r}")
+    return value
+
+
 def parse_options(args: argparse.Namespace) -> Options:
     from jobs.patcher.run import Options
 
     return Options(
         rotate=tuple(args.rotate),
         verify_login=args.verify_login,
+        login_rate=args.login_rate,
         verify_consumers=args.verify_consumers,
         consumer_timeout=args.consumer_timeout,
         events=args.events,

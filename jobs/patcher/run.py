@@ -32,6 +32,7 @@ JOB: Final = "client-patcher"
 class Options:
     rotate: tuple[str, ...] = ()  # entries whose client secret is regenerated now (--rotate NAME)
     verify_login: bool = True  # log in once with each written secret (--no-verify-login turns it off)
+    login_rate: float = 5.0  # --login-rate: those logins per second at most
     verify_consumers: bool = True  # wait for patched consumers to converge (--no-verify-consumers)
     consumer_timeout: float = 60.0  # --consumer-timeout: seconds per entry for that wait
     events: bool = True  # Kubernetes Events on the consumers (--no-events turns them off)
@@ -97,7 +98,9 @@ def execute(ctx: Context) -> RunReport:
         if refused is not None:
             return refused
         target = KvTarget(vault, ctx.catalog.vault.kv_mount, ctx.dry_run)
-        login = open_secret_login(ctx.options.verify_login and not ctx.dry_run, config.url)
+        login = open_secret_login(
+            ctx.options.verify_login and not ctx.dry_run, config.url, ctx.options.login_rate
+        )
         verification = Verification(ctx.options.verify_consumers, ctx.options.consumer_timeout)
         events = open_events(kube, target.mount, enabled=ctx.options.events and not ctx.dry_run)
         patcher = Patcher(

@@ -26,10 +26,10 @@ def verify_written(
     return replace(result, action=Action.FAILED, reason=f"{result.reason}; {why}")
 
 
-def open_secret_login(enabled: bool, url: str) -> SecretLogin | None:
+def open_secret_login(enabled: bool, url: str, rate: float = 5.0) -> SecretLogin | None:
     """The token-endpoint client for `verify_written`, or None when the check is off (or a dry run)."""
     if not enabled:
         return None
     from jobs.core.clients.keycloak_login import SecretLogin
 
-    return SecretLogin(url, cacert=os.environ.get("KEYCLOAK_CACERT") or None)
+    return SecretLogin(url, rate=rate, cacert=os.environ.get("KEYCLOAK_CACERT") or None)

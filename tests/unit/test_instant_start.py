@@ -84,6 +84,7 @@ EXIT_2_WITHOUT_PYDANTIC = [
     ("jobs.vault_bootstrap", ["--concurrency", "0", "--catalog", "CATALOG"], 2),
     ("jobs.client_patcher", ["--deadline", "-1", "--catalog", "CATALOG"], 2),
     ("jobs.client_patcher", ["--log-format", "xml"], 2),
+    ("jobs.client_patcher", ["--login-rate", "0", "--catalog", "CATALOG"], 2),
     *[(m, [], 2) for m in ("jobs.vault_bootstrap", "jobs.client_patcher")],  # no catalog
     *[(m, ["--catalog", "/nonexistent/catalog.yaml"], 2) for m in ENTRYPOINTS if m != "jobs.secret_origin"],
     ("jobs.secret_origin", ["check", "--catalog", "/nonexistent/catalog.yaml"], 2),

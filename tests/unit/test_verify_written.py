@@ -53,3 +53,19 @@ def test_a_rejected_secret_fails_the_entry_before_consumers_are_told() -> None:
         "Keycloak rejects the written secret" in result.reason and "consumers not annotated" in result.reason
     )
     assert SECRET not in result.reason
+
+
+def test_client_patcher_login_rate_reaches_the_login_it_paces() -> None:
+    from jobs.client_patcher import build_parser, parse_options
+    from jobs.patcher.verify import open_secret_login
+
+    options = parse_options(build_parser().parse_args(["--catalog", "c.yaml", "--login-rate", "20"]))
+    assert options.login_rate == 20.0
+    login = open_secret_login(True, "http://keycloak.test", options.login_rate)
+    assert login is not None
+    try:
+        assert login._interval == pytest.approx(0.05)  # one request per 50 ms at most
+    finally:
+        login.close()
+    default = parse_options(build_parser().parse_args(["--catalog", "c.yaml"]))
+    assert default.login_rate == 5.0
