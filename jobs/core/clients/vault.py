@@ -10,7 +10,6 @@ log redaction filter before anything could print it. Each request's timeout is c
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -20,10 +19,11 @@ import hvac.exceptions
 import requests
 
 from jobs.core import metadata as md
+from jobs.core.clients.vault_auth import VaultAuth
 from jobs.core.clients.vault_errors import SYSTEM, translate
 from jobs.core.clients.vault_session import DeadlineSession
-from jobs.core.errors import Conflict, Permanent, PermissionDenied, Unauthorized, WriteInDoubt
-from jobs.core.logs import register_secret, register_secrets
+from jobs.core.errors import Conflict, PermissionDenied, Unauthorized, WriteInDoubt
+from jobs.core.logs import register_secrets
 from jobs.core.observed import KvMetadata, KvRead, VaultMount
 from jobs.core.retry import Breaker, RetryPolicy
 from jobs.core.settings import VaultSettings
@@ -31,8 +31,6 @@ from jobs.core.settings import VaultSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _METADATA_ATTEMPTS: Final = 3  # metadata read-then-write rounds before a concurrent writer wins
-# Re-login this long before a Kubernetes-auth token's lease ends.
-_RELOGIN_MARGIN: Final = 0.1
 
 
 class VaultClient:
@@ -64,76 +62,12 @@ class VaultClient:
             namespace=settings.namespace or None,
             session=session,
         )
-        self._client.token = None
-        self._token_expires_at: float | None = None
-        self._login_lock = threading.Lock()
-        if settings.uses_token and settings.token is not None:
-            token = settings.token.get_secret_value()
-            register_secret(token)
-            self._client.token = token
+        self._auth = VaultAuth(self._client, settings, self._retry, self._breaker, clock)
 
     # -- authentication --------------------------------------------------------------------------
     def login(self) -> None:
         """Token auth needs no call; Kubernetes auth logs in with the service-account JWT."""
-        if self._settings.uses_token:
-            return
-        with self._login_lock:
-            self._kubernetes_login()
-
-    def _kubernetes_login(self) -> None:
-        role = self._settings.auth_role or ""
-        mount = self._settings.auth_mount
-        try:
-            jwt = self._settings.k8s_token_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise Permanent(
-                SYSTEM,
-                f"cannot read the service-account token {self._settings.k8s_token_path}: {exc.strerror}",
-            ) from None
-        register_secret(jwt)
-        path = f"auth/{mount}/login"
-
-        def attempt() -> dict[str, Any]:
-            try:
-                result: dict[str, Any] = self._client.auth.kubernetes.login(
-                    role=role, jwt=jwt, use_token=False, mount_point=mount
-                )
-                return result
-            except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-                error = translate(exc, "login", path, self.target)
-                if isinstance(error, PermissionDenied):
-                    error = Unauthorized(SYSTEM, f"Kubernetes auth login as role {role!r} refused (403)")
-                elif isinstance(error, Permanent):
-                    error = Permanent(SYSTEM, f"Kubernetes auth login as role {role!r} rejected ({error})")
-                raise error from None
-
-        auth = self._retry.call(attempt, self._breaker)["auth"]
-        token = str(auth["client_token"])
-        register_secret(token)
-        self._client.token = token
-        lease = float(auth.get("lease_duration") or 0)
-        self._token_expires_at = self._clock() + lease * (1 - _RELOGIN_MARGIN) if lease > 0 else None
-        log.info(
-            "logged in to Vault", extra={"auth": "kubernetes", "role": role, "lease_seconds": int(lease)}
-        )
-
-    def _ensure_token(self) -> None:
-        if self._settings.uses_token:
-            return
-        expires = self._token_expires_at
-        if self._client.token is None or (expires is not None and self._clock() >= expires):
-            self.login()
-
-    def _token_is_valid(self) -> bool:
-        """Vault answers 403 both for a missing policy and for a dead token; lookup-self tells them
-        apart (asked only after a 403, so it costs nothing on the happy path)."""
-        try:
-            self._client.auth.token.lookup_self()
-        except hvac.exceptions.Forbidden:
-            return False
-        except (hvac.exceptions.VaultError, requests.RequestException):
-            return True  # cannot tell; keep the original permission-denied verdict
-        return True
+        self._auth.login()
 
     def _call(self, operation: str, path: str, fn: Callable[[], T]) -> T:
         """Run one Vault request: retry transient errors; re-login once if the token expired."""
@@ -144,11 +78,11 @@ class VaultClient:
             except (hvac.exceptions.VaultError, requests.RequestException) as exc:
                 raise translate(exc, operation, path, self.target, self._session.retry_after) from None
 
-        self._ensure_token()
+        self._auth.ensure_token()
         try:
             return self._retry.call(attempt, self._breaker)
         except PermissionDenied:
-            if self._token_is_valid():
+            if self._auth.token_is_valid():
                 raise
             if self._settings.uses_token:
                 raise Unauthorized(
