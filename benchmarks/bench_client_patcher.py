@@ -99,6 +99,7 @@ def bench_size(n: int, args: argparse.Namespace, has_flag: bool, workdir: Path) 
             log.add_source(m.vault_source(proxy))
             env = stack.env(VAULT_ADDR=proxy.addr)
             extra = ["--concurrency", str(args.concurrency)] if has_flag else []
+            extra += ["--login-rate", str(args.login_rate)] if args.login_rate else []
             command = stack.command("--log-format", "json", *extra)
             runs = []
             for scenario in SCENARIOS[: 3 if args.rotation else 2]:
@@ -149,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the job's Vault token: a policy naming every key (as `secret-origin policy` writes it), or "
         "the same rights on `<mount>/*` (OpenBao then spends far less CPU per request; see "
         "docs/performance.md) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--login-rate",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="passed to the job: the pace of --verify-login's logins (the job's default, 5 per second, "
+        "sets a first sync's wall time: 2,000 written entries take at least 400 s)",
     )
     args = parser.parse_args(argv)
     has_flag = m.job_has_flag(JOB, "--concurrency")
