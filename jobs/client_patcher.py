@@ -19,6 +19,7 @@ from jobs.core.flags import (  # noqa: E402
     add_common_arguments,
     concurrency_argument,
     missing_catalog,
+    positive_number,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--login-rate",
-        type=_positive_rate,
+        type=positive_number("requests per second", 1000),
         default=5.0,
         metavar="PER_SECOND",
         help="--verify-login sends at most this many token-endpoint requests per second, so a large "
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--consumer-timeout",
-        type=_positive_seconds,
+        type=positive_number("seconds", 3600),
         default=60.0,
         metavar="SECONDS",
         help="how long one entry waits for its patched consumers to converge, both waits together: "
@@ -89,26 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
         "ConsumerFailed, EntryFailed; docs/design.md#metrics-and-events)",
     )
     return parser
-
-
-def _positive_seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds: {raw!r}")
-    return value
-
-
-def _positive_rate(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of requests per second: {raw!r}") from None
-    if not 0 < value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 1000 requests per second: {raw!r}")
-    return value
 
 
 def parse_options(args: argparse.Namespace) -> Options:

@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -50,6 +50,21 @@ def positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
     return value
+
+
+def positive_number(unit: str, at_most: float) -> Callable[[str], float]:
+    """An argparse type: a number above 0 and at most `at_most`, named by its unit in the errors."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
+        if not 0 < value <= at_most:
+            raise argparse.ArgumentTypeError(f"must be > 0 and <= {at_most:g} {unit}: {text!r}")
+        return value
+
+    return parse
 
 
 def concurrency_argument(text: str) -> int:
