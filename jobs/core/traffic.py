@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol, TypeVar
+
+
+class Answer(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+A = TypeVar("A", bound=Answer)
 
 ERROR: Final = "error"  # no HTTP answer: refused, timed out, TLS, name resolution
 _lock = threading.Lock()
@@ -25,6 +34,17 @@ def record(system: str, status: int | None) -> None:
     key = (system, status_class(status))
     with _lock:
         _counts[key] += 1
+
+
+def counted(system: str, send: Callable[[], A]) -> A:
+    """`send()` once, recorded with its status, or as `error` when it raised (then re-raised)."""
+    try:
+        answer = send()
+    except Exception:
+        record(system, None)
+        raise
+    record(system, answer.status_code)
+    return answer
 
 
 def snapshot() -> dict[tuple[str, str], int]:

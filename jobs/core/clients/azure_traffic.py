@@ -17,10 +17,5 @@ class CountingTransport(RequestsTransport):  # type: ignore[misc]
     """azure-core's requests transport, counting each request by its status class (no answer: error)."""
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        try:
-            response = super().send(request, **kwargs)
-        except Exception:
-            traffic.record(SYSTEM, None)
-            raise
-        traffic.record(SYSTEM, response.status_code)
-        return response
+        send = super().send
+        return traffic.counted(SYSTEM, lambda: send(request, **kwargs))

@@ -74,14 +74,11 @@ class SecretLogin:
         form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
         self._pace()
         try:
-            response = self._http.post(path, data=form)
+            response = traffic.counted(SYSTEM, lambda: self._http.post(path, data=form))
         except httpx.TimeoutException:
-            traffic.record(SYSTEM, None)
             return LoginVerdict(None, "unreachable: timed out")
         except httpx.HTTPError as exc:
-            traffic.record(SYSTEM, None)
             return LoginVerdict(None, f"unreachable: cannot connect ({type(exc).__name__})")
-        traffic.record(SYSTEM, response.status_code)
         if response.status_code == 200:
             return LoginVerdict(200)  # the token is dropped with the response, never read
         return _verdict(response)

@@ -147,22 +147,22 @@ class KeycloakSession:
     ) -> httpx.Response:
         """One HTTP exchange; connection problems become Unreachable. No status handling here."""
         try:
-            response = self._http.request(
-                method,
-                path,
-                data=data,
-                content=content,
-                params=params,
-                headers=headers,
-                timeout=self._retry.timeout(self._timeout),
+            response = traffic.counted(
+                SYSTEM,
+                lambda: self._http.request(
+                    method,
+                    path,
+                    data=data,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                    timeout=self._retry.timeout(self._timeout),
+                ),
             )
         except httpx.TransportError as exc:
-            traffic.record(SYSTEM, None)
             raise unreachable(SYSTEM, what, self.target, exc) from None
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
-            traffic.record(SYSTEM, None)
             raise Permanent(SYSTEM, f"{what}: {type(exc).__name__}") from None
-        traffic.record(SYSTEM, response.status_code)
         return response
 
     # -- authentication ----------------------------------------------------------------------------

@@ -66,12 +66,8 @@ class DeadlineSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self._timeout()
         self._local.retry_after = None
-        try:
-            response = super().send(request, **kwargs)
-        except Exception:
-            traffic.record(SYSTEM, None)
-            raise
-        traffic.record(SYSTEM, response.status_code)
+        send = super().send
+        response = traffic.counted(SYSTEM, lambda: send(request, **kwargs))
         self._local.retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return response
 
