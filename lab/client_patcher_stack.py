@@ -225,8 +225,71 @@ def seed_kube(kube: KubeEmulator, mount: str, clients: Sequence[ClientSpec]) -> 
         kube.grant(consumer_ns, namespace, name, verbs=["create"], group="events.k8s.io", resource="events")
 
 
+class StackRuns:
+    """What both client-patcher worlds (emulated Keycloak here, the real one in
+    lab/real_client_patcher.py) share: running the console script and reading Vault and the
+    ExternalSecrets. The worlds are dataclasses with these attributes and an `env()`."""
+
+    openbao: OpenBao
+    mount: str
+    kube: KubeEmulator
+    catalog_path: Path
+    run_timeout: float = 60
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def command(self, *args: str) -> list[str]:
+        return [str(CLIENT_PATCHER), "--catalog", str(self.catalog_path), *args]
+
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real console script; JSON logs unless `--log-format` is among `args`."""
+        if "--log-format" not in args:
+            args = ("--log-format", "json", *args)
+        return subprocess.run(
+            self.command(*args),
+            env=dict(env) if env is not None else self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout or self.run_timeout,
+            check=False,
+        )
+
+    def vault(self) -> hvac.Client:
+        return self.openbao.client()
+
+    def vault_state(self, name: str) -> tuple[int, str | None, dict[str, str]]:
+        """(current version, value, custom_metadata); (0, None, {}) when absent."""
+        try:
+            body = self.vault().secrets.kv.v2.read_secret_version(
+                path=name, mount_point=self.mount, raise_on_deleted_version=False
+            )
+        except hvac.exceptions.InvalidPath:
+            return 0, None, {}
+        meta = body["data"]["metadata"]
+        value = (body["data"]["data"] or {}).get("value")
+        return int(meta["version"]), value, dict(meta.get("custom_metadata") or {})
+
+    def force_sync_of(self, name: str) -> str:
+        """The force-sync value that names the version Vault holds now for `name`."""
+        body = self.vault().secrets.kv.v2.read_secret_version(
+            path=name, mount_point=self.mount, raise_on_deleted_version=False
+        )
+        meta = body["data"]["metadata"]
+        return force_sync_value(int(meta["version"]), str(meta["created_time"]))
+
+    def consumer(self, namespace: str, name: str) -> tuple[str, dict[str, str]]:
+        """(resourceVersion, annotations) of an ExternalSecret."""
+        obj = self.kube.get_object("ExternalSecret", namespace, name)
+        if obj is None:
+            raise LookupError(f"no ExternalSecret {namespace}/{name}")
+        return str(obj["metadata"]["resourceVersion"]), dict(obj["metadata"].get("annotations") or {})
+
+
 @dataclass
-class ClientPatcherStack:
+class ClientPatcherStack(StackRuns):
     openbao: OpenBao
     mount: str
     workdir: Path
@@ -319,48 +382,7 @@ class ClientPatcherStack:
         env.update(overrides)
         return {k: v for k, v in env.items() if v != ""}
 
-    def command(self, *args: str) -> list[str]:
-        return [str(CLIENT_PATCHER), "--catalog", str(self.catalog_path), *args]
-
-    def run(
-        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the real console script; JSON logs unless `--log-format` is among `args`."""
-        if "--log-format" not in args:
-            args = ("--log-format", "json", *args)
-        return subprocess.run(
-            self.command(*args),
-            env=dict(env) if env is not None else self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
     # -- observing ----------------------------------------------------------------------------------
-    def vault(self) -> hvac.Client:
-        return self.openbao.client()
-
-    def vault_state(self, name: str) -> tuple[int, str | None, dict[str, str]]:
-        """(current version, value, custom_metadata); (0, None, {}) when absent."""
-        try:
-            body = self.vault().secrets.kv.v2.read_secret_version(
-                path=name, mount_point=self.mount, raise_on_deleted_version=False
-            )
-        except hvac.exceptions.InvalidPath:
-            return 0, None, {}
-        meta = body["data"]["metadata"]
-        value = (body["data"]["data"] or {}).get("value")
-        return int(meta["version"]), value, dict(meta.get("custom_metadata") or {})
-
-    def force_sync_of(self, name: str) -> str:
-        """The force-sync value that names the version Vault holds now for `name`."""
-        body = self.vault().secrets.kv.v2.read_secret_version(
-            path=name, mount_point=self.mount, raise_on_deleted_version=False
-        )
-        meta = body["data"]["metadata"]
-        return force_sync_value(int(meta["version"]), str(meta["created_time"]))
-
     @property
     def eso(self) -> EsoReconciler:
         """The ESO reconciler simulation (fault knobs, force-sync history)."""
@@ -370,13 +392,6 @@ class ClientPatcherStack:
 
     def keycloak_secret(self, spec: ClientSpec) -> str | None:
         return self.keycloak.client_secret(spec.realm, spec.client_id)
-
-    def consumer(self, namespace: str, name: str) -> tuple[str, dict[str, str]]:
-        """(resourceVersion, annotations) of an ExternalSecret."""
-        obj = self.kube.get_object("ExternalSecret", namespace, name)
-        if obj is None:
-            raise LookupError(f"no ExternalSecret {namespace}/{name}")
-        return str(obj["metadata"]["resourceVersion"]), dict(obj["metadata"].get("annotations") or {})
 
     def secret_values(self) -> list[str]:
         """Every credential and secret value in this world (current Keycloak secrets included)."""

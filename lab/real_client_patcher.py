@@ -7,21 +7,18 @@ it reuses), with Keycloak observed and changed only through its Admin REST API.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hvac
 import yaml
 
 from emulators.kube import KubeEmulator
-from jobs.patcher.decide import force_sync_value
 from lab.client_patcher_stack import (
-    CLIENT_PATCHER,
     DEFAULT_CLIENTS,
     KUBE_SA,
     ClientSpec,
+    StackRuns,
     catalog_document,
     clean_env,
     openbao_values,
@@ -35,7 +32,9 @@ MASTER_SA = ("master", "client-patcher")  # the three client roles on every `<re
 
 
 @dataclass
-class RealClientPatcherStack:
+class RealClientPatcherStack(StackRuns):
+    run_timeout = 120.0  # a real Keycloak answers slower than the emulator
+
     server: RealServer
     openbao: OpenBao
     mount: str
@@ -127,53 +126,9 @@ class RealClientPatcherStack:
         env.update(overrides)
         return {k: v for k, v in env.items() if v != ""}
 
-    def run(
-        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the real console script; JSON logs unless `--log-format` is among `args`."""
-        if "--log-format" not in args:
-            args = ("--log-format", "json", *args)
-        return subprocess.run(
-            [str(CLIENT_PATCHER), "--catalog", str(self.catalog_path), *args],
-            env=dict(env) if env is not None else self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
     # -- observing ----------------------------------------------------------------------------------
-    def vault(self) -> hvac.Client:
-        return self.openbao.client()
-
-    def vault_state(self, name: str) -> tuple[int, str | None, dict[str, str]]:
-        """(current version, value, custom_metadata); (0, None, {}) when absent."""
-        try:
-            body = self.vault().secrets.kv.v2.read_secret_version(
-                path=name, mount_point=self.mount, raise_on_deleted_version=False
-            )
-        except hvac.exceptions.InvalidPath:
-            return 0, None, {}
-        meta = body["data"]["metadata"]
-        value = (body["data"]["data"] or {}).get("value")
-        return int(meta["version"]), value, dict(meta.get("custom_metadata") or {})
-
-    def force_sync_of(self, name: str) -> str:
-        """The force-sync value that names the version Vault holds now for `name`."""
-        body = self.vault().secrets.kv.v2.read_secret_version(
-            path=name, mount_point=self.mount, raise_on_deleted_version=False
-        )
-        meta = body["data"]["metadata"]
-        return force_sync_value(int(meta["version"]), str(meta["created_time"]))
-
     def keycloak_secret(self, spec: ClientSpec) -> str | None:
         return self.server.api.client_secret(spec.realm, spec.client_id)
-
-    def consumer(self, namespace: str, name: str) -> tuple[str, dict[str, str]]:
-        obj = self.kube.get_object("ExternalSecret", namespace, name)
-        if obj is None:
-            raise LookupError(f"no ExternalSecret {namespace}/{name}")
-        return str(obj["metadata"]["resourceVersion"]), dict(obj["metadata"].get("annotations") or {})
 
     def secret_values(self) -> list[str]:
         """Every credential and secret value in this world, for "never printed" checks."""
