@@ -234,10 +234,26 @@ class StackRuns:
     mount: str
     kube: KubeEmulator
     catalog_path: Path
+    kubeconfig: Path
+    vault_token: str
     run_timeout: float = 60
 
     def env(self) -> dict[str, str]:
         raise NotImplementedError
+
+    def base_env(self) -> dict[str, str]:
+        """A pod's environment without any Keycloak credential: Vault, the kubeconfig, the catalog."""
+        env = clean_env()
+        env.update(
+            {
+                "VAULT_ADDR": self.openbao.addr,
+                "VAULT_TOKEN": self.vault_token,
+                "KUBECONFIG": str(self.kubeconfig),
+                "SECRET_CATALOG": str(self.catalog_path),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
 
     def command(self, *args: str) -> list[str]:
         return [str(CLIENT_PATCHER), "--catalog", str(self.catalog_path), *args]
@@ -365,16 +381,7 @@ class ClientPatcherStack(StackRuns):
 
     # -- running ------------------------------------------------------------------------------------
     def env(self, *, service_account: bool = True, admin: bool = True, **overrides: str) -> dict[str, str]:
-        env = clean_env()
-        env.update(
-            {
-                "VAULT_ADDR": self.openbao.addr,
-                "VAULT_TOKEN": self.vault_token,
-                "KUBECONFIG": str(self.kubeconfig),
-                "SECRET_CATALOG": str(self.catalog_path),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = self.base_env()
         if service_account:
             env.update({"KEYCLOAK_CLIENT_ID": KC_SA_CLIENT, "KEYCLOAK_CLIENT_SECRET": KC_SA_SECRET})
         if admin:

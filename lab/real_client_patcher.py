@@ -20,7 +20,6 @@ from lab.client_patcher_stack import (
     ClientSpec,
     StackRuns,
     catalog_document,
-    clean_env,
     openbao_values,
     seed_kube,
     vault_policy,
@@ -107,16 +106,7 @@ class RealClientPatcherStack(StackRuns):
 
     # -- running ------------------------------------------------------------------------------------
     def env(self, *, service_account: bool = True, admin: bool = True, **overrides: str) -> dict[str, str]:
-        env = clean_env()
-        env.update(
-            {
-                "VAULT_ADDR": self.openbao.addr,
-                "VAULT_TOKEN": self.vault_token,
-                "KUBECONFIG": str(self.kubeconfig),
-                "SECRET_CATALOG": str(self.catalog_path),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = self.base_env()
         if service_account:
             realm, client_id = self.service_account
             env["KEYCLOAK_CLIENT_ID"] = client_id
