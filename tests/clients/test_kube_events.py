@@ -4,6 +4,7 @@ which validates them as the API server does (docs/design.md#metrics-and-events).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,22 @@ def test_forbidden_events_are_one_warning_and_then_not_tried(kube: KubeEmulator,
         events = ConsumerEvents(client, "secret")
         events.after_entry(EntryResult("app-secret", Action.FAILED, "boom"), consumers)
         events.after_entry(EntryResult("app-secret", Action.FAILED, "boom"), consumers)
+    (warning,) = events.warnings
+    assert "403" in warning
+    assert kube.count(lambda method, path: method == "POST") == 1
+
+
+def test_concurrent_entries_stop_after_one_refusal(kube: KubeEmulator, tmp_path: Path) -> None:
+    # client-patcher reports entries from several threads; without Events RBAC the first 403 must
+    # stop the rest, even when they were all about to post at the same moment.
+    consumers = (Consumer(namespace=NS, name="app"), Consumer(namespace=NS, name="frozen"))
+    kube.latency = 0.05
+    kube.reset_requests()
+    with client_for(kube, tmp_path) as client:
+        events = ConsumerEvents(client, "secret")
+        with ThreadPoolExecutor(8) as pool:
+            for index in range(8):
+                pool.submit(events.after_entry, EntryResult(f"e{index}", Action.FAILED, "boom"), consumers)
     (warning,) = events.warnings
     assert "403" in warning
     assert kube.count(lambda method, path: method == "POST") == 1

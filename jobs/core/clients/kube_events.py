@@ -98,6 +98,8 @@ class ConsumerEvents:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._given_up = False
+        self._accepted = False
+        self._until_accepted = threading.Lock()
         self.warnings: list[str] = []
 
     def after_entry(self, result: EntryResult, consumers: Sequence[Consumer]) -> None:
@@ -158,6 +160,16 @@ class ConsumerEvents:
         """One attempt; a failure is a warning (the first one only), never an exception."""
         if self._given_up:
             return
+        if self._accepted:
+            self._attempt(namespace, name, notice)
+            return
+        # Until the API server has accepted one Event, creates from concurrent entries go one at a
+        # time: when the service account may not create Events, one refusal stops all the others.
+        with self._until_accepted:
+            if not self._given_up:
+                self._attempt(namespace, name, notice)
+
+    def _attempt(self, namespace: str, name: str, notice: Notice) -> None:
         body = self.body(namespace, name, notice)
         status: int | None = None
         try:
@@ -165,6 +177,7 @@ class ConsumerEvents:
                 EVENTS_GROUP, "v1", namespace, "events", body, _request_timeout=self._timeout
             )
             traffic.record(SYSTEM, 201)
+            self._accepted = True
             return
         except ApiException as exc:
             status = int(exc.status or 0)
