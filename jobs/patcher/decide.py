@@ -12,7 +12,13 @@ from jobs.core import metadata as md
 from jobs.core.catalog import Catalog, Origin, SecretEntry
 from jobs.core.eso import why_force_sync_ignored
 from jobs.core.model import Action, ConsumerResult, EntryResult
-from jobs.core.observed import CLIENT_SECRET_AUTH, ExternalSecretState, KeycloakClientInfo, KvRead
+from jobs.core.observed import (
+    ATTR_SECRET_EXPIRATION,
+    CLIENT_SECRET_AUTH,
+    ExternalSecretState,
+    KeycloakClientInfo,
+    KvRead,
+)
 from jobs.core.plan import KvPlan, plan_sync
 from jobs.patcher.converge import at_value, retry_value
 
@@ -50,12 +56,15 @@ NO_SECRET_TIME: Final = "none"
 @dataclass(frozen=True)
 class RotationRecord:
     """What the client's attributes say: the runId rotated, the runId a run was about to rotate for
-    and the secret's creation time at that moment, and the secret's creation time now."""
+    and the secret's creation time at that moment, and the secret's creation time now; and whether a
+    secret-rotation client policy applied at the client's last update (Keycloak then sets
+    `client.secret.expiration.time`)."""
 
     run_id: str | None = None
     intent: str | None = None
     intent_secret_time: str | None = None
     secret_time: str | None = None
+    rotation_policy_applied: bool = False
 
     @classmethod
     def of(cls, attributes: Mapping[str, str]) -> RotationRecord:
@@ -64,6 +73,7 @@ class RotationRecord:
             attributes.get(ATTR_INTENT) or None,
             attributes.get(ATTR_INTENT_SECRET_TIME) or None,
             attributes.get(KEYCLOAK_SECRET_TIME) or None,
+            bool(attributes.get(ATTR_SECRET_EXPIRATION)),
         )
 
     def intent_attributes(self, run_id: str) -> dict[str, str]:
@@ -261,9 +271,8 @@ def with_refresh(result: EntryResult, target: ForceSyncTarget, outcome: Consumer
         parts.append("consumer refresh failed: " + "; ".join(outcome.failures))
         action = Action.FAILED
     consumers = consumer_results(value, outcome, dry_run=result.dry_run)
-    return EntryResult(
-        result.name, action, "; ".join(parts), version, outcome.warnings, result.dry_run, consumers
-    )
+    warnings = (*result.warnings, *outcome.warnings)
+    return EntryResult(result.name, action, "; ".join(parts), version, warnings, result.dry_run, consumers)
 
 
 def consumer_results(value: str, outcome: ConsumerOutcome, *, dry_run: bool) -> tuple[ConsumerResult, ...]:

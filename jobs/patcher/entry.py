@@ -129,7 +129,7 @@ class Patcher:
         record = self.rotation.record(client) if wanted or forced else RotationRecord()
         rotation = decide_rotation(wanted, record, before.custom_metadata.get(md.ROTATION_RUN_ID), forced)
         if rotation.rotate and self.target.dry_run:
-            return self._dry_run_rotation(entry, client, before, rotation)
+            return self._dry_run_rotation(entry, client, before, rotation, record)
         rotated_because, rotated, grace = None, None, Grace.of(entry)
         window = self._open_window(client, grace, rotation.rotate)
         if rotation.rotate:
@@ -206,16 +206,27 @@ class Patcher:
         return self._finish(entry, done, rotated_because, resume=resume)
 
     def _dry_run_rotation(
-        self, entry: SecretEntry, client: KeycloakClientInfo, before: KvRead, rotation: RotationDecision
+        self,
+        entry: SecretEntry,
+        client: KeycloakClientInfo,
+        before: KvRead,
+        rotation: RotationDecision,
+        record: RotationRecord,
     ) -> EntryResult:
         self.keycloak.client_secret(client)  # prove it is readable, even though it would be replaced
+        grace = Grace.of(entry)
+        gate = self.rotation.preview(client, record, grace) if grace is not None else None
+        if gate is not None and not gate.rotate:
+            return EntryResult(entry.name, Action.FAILED, f"{DRY_RUN} {gate.reason}", dry_run=True)
         version = before.version + 1
+        how = f"; {gate.reason}" if gate is not None else ""
         reason = (
             f"{DRY_RUN} would rotate the client secret of {client.label} ({rotation.reason}; "
-            f"POST client-secret) and write it as v{version}"
+            f"POST client-secret{how}) and write it as v{version}"
         )
         log.info("%s entry would be rotated", DRY_RUN, extra={"entry": entry.name, "reason": reason})
-        result = EntryResult(entry.name, Action.WRITTEN, reason, version, dry_run=True)
+        warnings = (gate.warning,) if gate is not None and gate.warning else ()
+        result = EntryResult(entry.name, Action.WRITTEN, reason, version, warnings, dry_run=True)
         target = ForceSyncTarget(version, catch_up=False)
         outcome = self.consumer_refresh.refresh(entry.consumers, target.value or "", entry.name, None)
         return with_refresh(result, target, outcome)

@@ -44,7 +44,7 @@ from jobs.patcher.decide import (
     lock_is_live,
     lock_value,
 )
-from jobs.patcher.window import Gate, Kept, decide_close, decide_gate, decide_kept, when
+from jobs.patcher.window import Gate, Kept, decide_close, decide_gate, decide_kept, preview_gate, when
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
@@ -170,6 +170,12 @@ class Rotation:
         )
         self.mark_done(client, run_id)
         return Rotated(secret, True, decision.reason, gate, kept)
+
+    def preview(self, client: KeycloakClientInfo, record: RotationRecord, grace: Grace) -> Gate:
+        """What a dry run can say about the gate without updating the client (`preview_gate`)."""
+        periods = self.keycloak.rotated_expiration_periods(client.realm)
+        applied = record.rotation_policy_applied
+        return preview_gate(grace.seconds, grace.hard_cut, applied, periods, client.label)
 
     def _gate(self, client: KeycloakClientInfo, grace: Grace) -> Gate:
         """Right after the client's PUT: Keycloak set `client.secret.expiration.time` only if a

@@ -87,6 +87,30 @@ def decide_gate(grace: int, hard_cut: bool, applies: bool, periods: Sequence[int
     return Gate(False, False, f"rotation refused ({asked}): {why}; {POLICY_HINT}; or set hardCut: true")
 
 
+def preview_gate(
+    grace: int, hard_cut: bool, applied: bool, periods: Sequence[int] | None, label: str
+) -> Gate:
+    """`decide_gate` for a dry run, which may not update the client: the update is what makes
+    Keycloak apply a secret-rotation policy, so the client's attributes only say whether one applied
+    at its last update. A refusal is certain only when the realm has no such policy (or keeps
+    nothing); otherwise the run decides after its update, and the preview says so."""
+    gate = decide_gate(grace, hard_cut, applied, periods, label)
+    if gate.rotate or applied or (periods is not None and (not periods or max(periods) <= 0)):
+        return gate
+    known = (
+        "the realm has a secret-rotation policy"
+        if periods
+        else "this identity cannot read the realm's client policies (needs view-realm)"
+    )
+    return Gate(
+        True,
+        True,
+        f"grace {duration(grace)}: only if a secret-rotation policy applies to {label}",
+        f"none applied to {label} at its last update ({known}): the run checks again after updating "
+        "the client and refuses to rotate if none applies",
+    )
+
+
 @dataclass(frozen=True)
 class Kept:
     window: bool  # the old secret is still accepted

@@ -104,3 +104,42 @@ def test_a_policy_that_keeps_nothing_is_a_hard_cut_reported_after_the_new_secret
         assert stack.consumer("apps", "app-sync")[1]["force-sync"] == stack.force_sync_of(APP.name)
         code, entry = run(stack)  # the rerun does not rotate again
         assert code == 0 and stack.keycloak.regenerations("ameide", "app") == 1
+
+
+def dry_run(stack: ClientPatcherStack, *, admin: bool = False) -> tuple[int, dict[str, Any]]:
+    """A dry run as the service account (manage-clients, no view-realm) or as the realm admin, who may
+    read the realm's client policies."""
+    env = stack.env(service_account=not admin, admin=admin)
+    done = stack.run("--dry-run", "--summary", "full", env=env, timeout=120)
+    assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
+    return done.returncode, read_summary(done.stdout)["entries"][0]
+
+
+def test_a_dry_run_tells_whether_a_grace_rotation_would_be_refused_and_changes_nothing(
+    openbao: OpenBao, kv_mount: str, tmp_path: Path
+) -> None:
+    with start(openbao, kv_mount, tmp_path) as stack:
+        before = stack.keycloak.client_attributes("ameide", "app")
+        code, entry = dry_run(stack, admin=True)  # no secret-rotation policy in the realm: certain
+        assert code == 1 and entry["action"] == "failed", entry
+        assert entry["reason"].startswith("DRY-RUN: ") and "rotation refused (grace 15m)" in entry["reason"]
+        code, entry = dry_run(stack)  # the service account cannot read the policies: not certain
+        assert code == 0 and "only if a secret-rotation policy applies" in entry["reason"], entry
+        assert "cannot read the realm's client policies" in " ".join(entry["warnings"])
+
+        # a policy the client has not been updated under yet: the real run's update decides
+        stack.keycloak.set_rotation_policy("ameide", "app", True)
+        code, entry = dry_run(stack, admin=True)
+        assert code == 0 and "only if a secret-rotation policy applies" in entry["reason"], entry
+        assert "the run checks again after updating the client" in " ".join(entry["warnings"])
+
+        # the policy applied at the client's last update: a plain preview
+        stack.keycloak.set_client_attributes("ameide", "app", {"client.secret.expiration.time": "1"})
+        code, entry = dry_run(stack, admin=True)
+        assert code == 0 and "grace 15m: Keycloak keeps the old secret" in entry["reason"], entry
+        assert not entry.get("warnings")
+
+        assert stack.keycloak.regenerations("ameide", "app") == 0
+        after = stack.keycloak.client_attributes("ameide", "app")
+        assert {k: v for k, v in after.items() if k != "client.secret.expiration.time"} == before
+        assert stack.vault_state(APP.name)[0] == 0  # nothing written

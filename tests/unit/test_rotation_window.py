@@ -10,7 +10,7 @@ from jobs.core.catalog import Consumer
 from jobs.core.catalog_model import Rotation
 from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import RotatedSecret
-from jobs.patcher.window import decide_close, decide_gate, decide_kept, duration
+from jobs.patcher.window import decide_close, decide_gate, decide_kept, duration, preview_gate
 
 NOW = 1_800_000_000
 LABEL = "ameide/app"
@@ -69,6 +69,26 @@ def test_gate_opens_a_window_when_the_policy_applies(
     gate = decide_gate(900, False, True, periods, LABEL)
     assert gate.rotate and gate.window
     assert (gate.warning is None) if warning is None else (warning in str(gate.warning))
+
+
+@pytest.mark.parametrize(
+    ("applied", "periods", "rotate", "said"),
+    [
+        (False, (), False, "rotation refused"),  # the realm has no such policy: certain
+        (False, (0,), False, "rotation refused"),  # the only policy keeps nothing: certain
+        (False, (3600,), True, "only if a secret-rotation policy applies"),  # the update decides
+        (False, None, True, "only if a secret-rotation policy applies"),  # policies unreadable
+        (True, (3600,), True, "Keycloak keeps the old secret"),
+    ],
+)
+def test_a_dry_run_refuses_only_what_the_run_would_certainly_refuse(
+    applied: bool, periods: tuple[int, ...] | None, rotate: bool, said: str
+) -> None:
+    gate = preview_gate(900, False, applied, periods, LABEL)
+    assert gate.rotate is rotate and said in gate.reason
+    if rotate and not applied:
+        assert "checks again after updating the client" in str(gate.warning)
+    assert preview_gate(900, True, applied, periods, LABEL).rotate  # a hard cut is never refused
 
 
 def test_kept_reports_a_hard_cut_nobody_accepted_as_a_problem() -> None:

@@ -162,15 +162,15 @@ class KeycloakClient(KeycloakSession):
 
     def rotated_expiration_periods(self, realm: str) -> tuple[int, ...] | None:
         """`rotated-expiration-period` (seconds) of each `secret-rotation` executor in the realm's
-        enabled client policies; None when unknown: the identity may not read them (they need
-        view-realm), or none names the executor."""
+        enabled client policies: () when none names the executor; None when this identity may not
+        read them (they need view-realm)."""
         base = f"/admin/realms/{quote(realm, safe='')}/client-policies"
         try:
             policies = self._admin("GET", f"{base}/policies")
             profiles = self._admin("GET", f"{base}/profiles")
         except (PermissionDenied, NotFound):
             return None
-        return _rotation_periods(policies, profiles) or None
+        return _rotation_periods(policies, profiles)
 
 
 def _rotation_periods(policies: Any, profiles: Any) -> tuple[int, ...]:
