@@ -59,7 +59,8 @@ ESO reconciler simulation (off by default; `enable_eso_reconciler(source, delay)
 `eso_reconciler`): a changed force-sync annotation copies the value `source` returns into the target
 Secret and sets `status.refreshTime`, `syncedResourceVersion` and the Ready condition, with fault knobs
 (never refresh, stale value, Ready=False) [docs/design.md#external-secrets-operator]. The standalone
-server does not run it.
+server runs it with `--eso-vault URL`, reading KV v2 values from that Vault (module `vault_source`,
+token in `ESO_VAULT_TOKEN`).
 
 Standalone: `python -m emulators.kube --port 6443 --seed seed.yaml --out DIR [--tls]` writes an admin
 kubeconfig and, per seeded service account, an in-cluster style directory (token, namespace, ca.crt)

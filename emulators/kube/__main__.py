@@ -1,10 +1,13 @@
-"""`python -m emulators.kube --port 6443 --seed seed.yaml --out DIR [--tls]`: the API server in the
-foreground; writes an admin kubeconfig and, per seeded service account, an in-cluster style directory."""
+"""`python -m emulators.kube --port 6443 --seed seed.yaml --out DIR [--tls] [--eso-vault URL]`: the API
+server in the foreground; writes an admin kubeconfig and, per seeded service account, an in-cluster
+style directory. `--eso-vault` turns on the ESO reconciler simulation, reading values from that Vault
+with the token in $ESO_VAULT_TOKEN, so client-patcher's consumer verification sees ESO refresh."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from emulators import base, kube
 from emulators.kube.seed import load_seed, write_account_files
 from emulators.kube.server import KubeEmulator
 from emulators.kube.types import DEFAULT_AUDIENCE
+from emulators.kube.vault_source import TOKEN_ENV, kv2_source
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +29,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--eso-versions", help="comma-separated, e.g. v1 or v1beta1 (default: seed or v1)")
     parser.add_argument("--token-lifetime", type=int, default=86400)
+    parser.add_argument(
+        "--eso-vault",
+        metavar="URL",
+        help=f"simulate ESO's reconciler, reading KV v2 values from this Vault (token: ${TOKEN_ENV})",
+    )
 
 
 def _read_seed(path: Path | None) -> dict[str, Any]:
@@ -44,6 +53,11 @@ def _build(args: argparse.Namespace) -> KubeEmulator:
         args.accounts = load_seed(emulator, seed)
     except ValueError as exc:
         raise ValueError(f"{args.seed}: {exc}") from None
+    if args.eso_vault:
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ValueError(f"--eso-vault needs the Vault token in ${TOKEN_ENV}")
+        emulator.enable_eso_reconciler(kv2_source(args.eso_vault, token))
     return emulator
 
 

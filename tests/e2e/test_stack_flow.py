@@ -124,8 +124,6 @@ class World:
     # -- running -------------------------------------------------------------------------------------------
     def run(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
         """The real console script; checks that no secret value reached stdout or stderr."""
-        if script == "client-patcher" and self.stack.provider == "compose":
-            args = (*args, "--no-verify-consumers")  # the standalone emulator runs no ESO reconciler
         done = subprocess.run(
             [str(BIN / script), *args, "--log-format", "json", "--summary", "full"],
             env=self.stack.job_env(self.catalog, self.token),
@@ -429,8 +427,11 @@ def test_compose_provider_runs_the_jobs_against_servers_it_only_knows_from_env_v
                     str(KUBE_SEED),
                     "--out",
                     str(tmp_path / "out" / "kube"),
+                    "--eso-vault",  # as docker-compose.test.yml: client-patcher's consumers converge
+                    bao.addr,
                 ],
                 tmp_path / "kube.log",
+                {**os.environ, "ESO_VAULT_TOKEN": bao.root_token},
             )
         )
         services.enter_context(

@@ -802,3 +802,66 @@ def test_eso_reconciler_is_off_by_default_and_syncs_on_a_force_sync_change(kube:
     time.sleep(0.2)
     assert _status(kube, "app") == status
     assert eso.history("apps", "app") == ["v1", "v2", "v3", "v4"]
+
+
+def test_standalone_mode_with_eso_vault_refreshes_consumers_from_openbao(
+    tmp_path: Path, openbao: OpenBao
+) -> None:
+    # What docker-compose.test.yml runs, so client-patcher's consumer verification sees ESO refresh.
+    mount = openbao.new_kv_mount()
+    openbao.client().secrets.kv.v2.create_or_update_secret(
+        path="app", secret={"value": "from-openbao"}, mount_point=mount
+    )
+    spec = {
+        "refreshPolicy": "OnChange",
+        "target": {"name": "app-secret"},
+        "data": [{"secretKey": "value", "remoteRef": {"key": f"{mount}/app", "property": "value"}}],
+    }
+    seed = {
+        "objects": [
+            {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", **_meta("app"), "spec": spec},
+            {
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ExternalSecret",
+                **_meta("gone"),
+                "spec": {**spec, "data": [{"secretKey": "value", "remoteRef": {"key": f"{mount}/missing"}}]},
+            },
+        ]
+    }
+    seed_path = tmp_path / "seed.yaml"
+    seed_path.write_text(yaml.safe_dump(seed))
+    command = [sys.executable, "-m", "emulators.kube", "--port", "0", "--seed", str(seed_path)]
+    command += ["--out", str(tmp_path / "out"), "--eso-vault", openbao.addr]
+    root = Path(__file__).resolve().parents[2]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=root, timeout=30, check=False)
+    assert refused.returncode == 2 and "ESO_VAULT_TOKEN" in refused.stderr  # never a token argument
+    env = {"PATH": "/usr/bin:/bin", "ESO_VAULT_TOKEN": openbao.root_token}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
+    try:
+        assert process.stdout is not None
+        summary = json.loads(process.stdout.readline())
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=summary["kubeconfig"], client_configuration=configuration)
+        with client.ApiClient(configuration) as api:
+            custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+            for name in ("app", "gone"):
+                body = {"metadata": {"annotations": {"force-sync": "v1"}}}
+                custom.patch_namespaced_custom_object(*ESO, NS, "externalsecrets", name, body)
+
+            def ready(name: str) -> list[tuple[str, str]]:
+                status = custom.get_namespaced_custom_object(*ESO, NS, "externalsecrets", name).get("status")
+                return [(c["status"], c["reason"]) for c in (status or {}).get("conditions", [])]
+
+            _wait_for(lambda: ready("app") == [("True", "SecretSynced")] and bool(ready("gone")))
+            secret = core.read_namespaced_secret("app-secret", NS)
+            assert secret.data == {"value": "ZnJvbS1vcGVuYmFv"}  # base64 of the value in OpenBao
+            assert ready("gone") == [("False", "SecretSyncedError")]  # a missing key is ESO's error
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _meta(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": NS}}
