@@ -3,9 +3,9 @@ the one end-of-run summary: a text table for people; for machines, JSON lines (d
 
 Every key is snake_case, in the summary, the counts and the logs alike. No output line may pass
 16 KiB (container runtimes split longer lines and log shippers then receive broken JSON), so the JSON
-summary is one record per entry that was not `unchanged`, then one final record with the counts and
-the exit code; `--summary full` lists every entry, and the text table prints unchanged entries as a
-count unless asked the same way."""
+summary is one record per entry that was not `unchanged` or carries a warning, then one final record
+with the counts and the exit code; `--summary full` lists every entry, and the text table prints quiet
+unchanged entries as a count unless asked the same way."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class CommandOutput:
 def _listed(report: RunReport, mode: SummaryMode) -> tuple[EntryResult, ...]:
     if mode is SummaryMode.FULL:
         return report.results
-    return tuple(r for r in report.results if r.action is not Action.UNCHANGED)
+    return tuple(r for r in report.results if r.action is not Action.UNCHANGED or r.warnings)
 
 
 def _stop_text(report: RunReport) -> str | None:

@@ -108,6 +108,9 @@ class KeycloakClientInfo:
     # Found in a realm's listing at the run's start rather than looked up when the entry began: its
     # secret may have changed since, so it is read again before it is written (never on a no-op).
     from_listing: bool = field(default=False, compare=False)
+    # Unix seconds when Keycloak stops accepting the current secret (`client.secret.expiration.time`,
+    # set while a secret-rotation client policy applies); None: it does not expire.
+    secret_expires: int | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -133,15 +136,15 @@ class RotatedSecret:
         """From the client's attributes; None when the client has no rotated secret."""
         if not attributes.get(ATTR_ROTATED):
             return None
-        return cls(
-            _seconds(attributes.get(ATTR_ROTATED_CREATED)), _seconds(attributes.get(ATTR_ROTATED_EXPIRES))
-        )
+        since, expires = attributes.get(ATTR_ROTATED_CREATED), attributes.get(ATTR_ROTATED_EXPIRES)
+        return cls(unix_seconds(since), unix_seconds(expires))
 
     def live(self, now: float) -> bool:
         return self.expires is None or now < self.expires
 
 
-def _seconds(text: str | None) -> int | None:
+def unix_seconds(text: str | None) -> int | None:
+    """A Unix-seconds client attribute; None when absent or not a number."""
     try:
         return int(text) if text else None
     except ValueError:

@@ -85,6 +85,12 @@ class RotationRecord:
         return self.intent == run_id and (self.secret_time or NO_SECRET_TIME) != self.intent_secret_time
 
 
+def wanted_run_id(entry: SecretEntry) -> str | None:
+    """The runId the catalog asks this entry to be rotated for (None: no rotation asked)."""
+    rotate = entry.keycloak.rotate if entry.keycloak else None
+    return rotate.run_id if rotate else None
+
+
 @dataclass(frozen=True)
 class RotationDecision:
     rotate: bool

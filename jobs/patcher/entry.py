@@ -36,10 +36,12 @@ from jobs.patcher.decide import (
     decide_sync,
     metadata_for,
     usable_secret_problem,
+    wanted_run_id,
     with_refresh,
 )
 from jobs.patcher.rotation import Grace, Rotation
 from jobs.patcher.verify import verify_written
+from jobs.patcher.window import expired, with_expiry
 
 if TYPE_CHECKING:  # vendor SDKs load only when a client is built (instant --help)
     from jobs.core.clients.keycloak import KeycloakClient
@@ -124,12 +126,20 @@ class Patcher:
         if problem is not None:
             return EntryResult(entry.name, Action.FAILED, problem)
         before = self.vault.read(self.target.mount, entry.name)
-        wanted = source.rotate.run_id if source.rotate else None
-        forced = entry.name in self.forced
+        wanted, forced = wanted_run_id(entry), entry.name in self.forced
         record = self.rotation.record(client) if wanted or forced else RotationRecord()
         rotation = decide_rotation(wanted, record, before.custom_metadata.get(md.ROTATION_RUN_ID), forced)
         if rotation.rotate and self.target.dry_run:
             return self._dry_run_rotation(entry, client, before, rotation, record)
+        result = self._sync(entry, client, before, rotation)
+        if rotation.rotate:  # the regenerate gave the new secret a new expiration
+            return result
+        return with_expiry(result, client.secret_expires, self.rotation.clock(), client.label)
+
+    def _sync(
+        self, entry: SecretEntry, client: KeycloakClientInfo, before: KvRead, rotation: RotationDecision
+    ) -> EntryResult:
+        wanted, forced = wanted_run_id(entry), entry.name in self.forced
         rotated_because, rotated, grace = None, None, Grace.of(entry)
         window = self._open_window(client, grace, rotation.rotate)
         if rotation.rotate:
@@ -138,7 +148,9 @@ class Patcher:
             if not rotated.regenerated:  # waited for, or found done by, a concurrent run: Vault again
                 before = self.vault.read(self.target.mount, entry.name)
         else:
-            if rotation.record_in_keycloak and not self.target.dry_run:
+            # Not on an expired secret: Keycloak would regenerate it at the PUT, a rotation no runId asked for
+            expired_now = expired(client.secret_expires, self.rotation.clock())
+            if rotation.record_in_keycloak and not self.target.dry_run and not expired_now:
                 self.rotation.mark_done(client, rotation.record_run_id)
             secret = self.current_secret(client, fresh=bool(wanted) or forced, vault=before.value(self.field))
         seen = Seen(before, secret)

@@ -9,6 +9,9 @@ With `keycloak.rotate.grace`, a regenerate must leave the previous secret valid 
 3. `decide_close` — once the consumers were refreshed: invalidate the rotated secret only when
    verification was on and every consumer converged; otherwise leave it to Keycloak's expiry.
 
+Under the same policy the *current* secret expires too: `with_expiry` fails an entry whose secret
+Keycloak no longer accepts and warns a week ahead (entries that did not rotate in this run).
+
 No I/O here: jobs.patcher.run observes Keycloak and acts on what these return.
 """
 
@@ -16,11 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from jobs.core.catalog import Consumer
-from jobs.core.model import EntryResult
+from jobs.core.model import Action, EntryResult
 from jobs.core.observed import RotatedSecret
 
 POLICY_HINT: Final = (
@@ -29,6 +32,7 @@ POLICY_HINT: Final = (
     "at least the grace (docs/design.md#keycloak)"
 )
 CONVERGED: Final = frozenset({"patched", "current", "verified"})  # ConsumerResult.outcome, refreshed
+EXPIRY_NOTICE: Final = 7 * 86400  # warn this long before Keycloak stops accepting the current secret
 
 
 def duration(seconds: int | float) -> str:
@@ -160,3 +164,31 @@ def decide_close(
 def _ignores(warning: str, consumer: Consumer) -> bool:
     """A consumer warning (jobs.patcher.decide.consumer_warning) saying ESO will not refresh it."""
     return warning.startswith(f"consumer {consumer}:") and "force-sync will be ignored" in warning
+
+
+def expired(expires: int | None, now: float) -> bool:
+    """Keycloak's reading (OIDCClientSecretConfigWrapper.isClientSecretExpired): past, to the second.
+    Any update of such a client makes the secret-rotation policy regenerate its secret."""
+    return expires is not None and expires < int(now)
+
+
+def with_expiry(result: EntryResult, expires: int | None, now: float, label: str) -> EntryResult:
+    """The entry's result, failed when the client's current secret has expired (Keycloak refuses it
+    at every login, the rotated one included: ClientIdAndSecretAuthenticator), with a warning when
+    it expires within EXPIRY_NOTICE. Vault still holds what Keycloak holds; rotating is the fix."""
+    if expires is None:
+        return result
+    rotate = "rotate it: bump keycloak.rotate.runId (docs/rotation-runbook.md)"
+    if expired(expires, now):
+        problem = (
+            f"the client secret of {label} expired at {when(expires)} (the secret-rotation client "
+            f"policy's expiration-period): Keycloak refuses it at every login; {rotate}"
+        )
+        return replace(result, action=Action.FAILED, reason=f"{result.reason}; {problem}")
+    if expires - now > EXPIRY_NOTICE:
+        return result
+    warning = (
+        f"the client secret of {label} expires at {when(expires)} (in {duration(expires - now)}); "
+        f"Keycloak then refuses it: {rotate} before, or lengthen the policy's expiration-period"
+    )
+    return replace(result, warnings=(*result.warnings, warning))

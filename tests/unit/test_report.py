@@ -85,16 +85,19 @@ def test_every_summary_key_is_snake_case() -> None:
     assert all(SNAKE.fullmatch(k) for k in keys), sorted(keys)
 
 
-def test_text_summary_counts_unchanged_entries_unless_asked_for_all() -> None:
+def test_text_summary_counts_quiet_unchanged_entries_unless_asked_for_all() -> None:
     text = render_text(
         report(
-            EntryResult("a", Action.UNCHANGED, warnings=("force-sync will be ignored",)),
+            EntryResult("a", Action.UNCHANGED),
             EntryResult("b", Action.WRITTEN, vault_version=2),
+            EntryResult("c", Action.UNCHANGED, warnings=("the client secret expires in 2d",)),
         )
     )
     assert text.splitlines()[2].split() == ["b", "written", "v2"]
+    assert text.splitlines()[3].split() == ["c", "unchanged", "-"]  # a warning is worth a line
+    assert "warning: the client secret expires in 2d" in text
     assert "(1 unchanged entries not listed; --summary full lists them)" in text
-    assert text.splitlines()[-1] == "written=1 unchanged=1 seeded_fixture=0 skipped=0 failed=0 exit=0"
+    assert text.splitlines()[-1] == "written=1 unchanged=2 seeded_fixture=0 skipped=0 failed=0 exit=0"
     full = render_text(
         report(EntryResult("a", Action.UNCHANGED, warnings=("force-sync ignored",))), SummaryMode.FULL
     )

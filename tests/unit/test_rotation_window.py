@@ -10,7 +10,14 @@ from jobs.core.catalog import Consumer
 from jobs.core.catalog_model import Rotation
 from jobs.core.model import Action, ConsumerResult, EntryResult
 from jobs.core.observed import RotatedSecret
-from jobs.patcher.window import decide_close, decide_gate, decide_kept, duration, preview_gate
+from jobs.patcher.window import (
+    decide_close,
+    decide_gate,
+    decide_kept,
+    duration,
+    preview_gate,
+    with_expiry,
+)
 
 NOW = 1_800_000_000
 LABEL = "ameide/app"
@@ -157,3 +164,30 @@ def test_a_consumer_that_ignores_force_sync_keeps_the_window_open_without_failin
     )
     close = decide_close(True, CONSUMERS, replace(warned, warnings=(warning,)), OPEN)
     assert not close.close and not close.fail and "apps/b ignores force-sync" in close.note
+
+
+@pytest.mark.parametrize(
+    ("expires", "action", "said"),
+    [
+        (None, Action.UNCHANGED, None),  # no policy: the secret never expires
+        (NOW + 8 * 86400, Action.UNCHANGED, None),  # more than a week left: quiet
+        (NOW + 3 * 86400 + 3600, Action.UNCHANGED, "expires at 2027-01-18T09:00:00Z (in 3d1h)"),
+        (NOW, Action.UNCHANGED, "expires at"),  # Keycloak still accepts it this second
+        (NOW - 1, Action.FAILED, "expired at 2027-01-15T07:59:59Z"),
+    ],
+)
+def test_an_expired_secret_fails_the_entry_and_one_about_to_expire_warns(
+    expires: int | None, action: Action, said: str | None
+) -> None:
+    quiet = EntryResult("app", Action.UNCHANGED, "unchanged", 3)
+    result = with_expiry(quiet, expires, NOW, LABEL)
+    assert result.action is action
+    if said is None:
+        assert result == quiet
+    elif action is Action.FAILED:
+        assert result.reason.startswith("unchanged; the client secret of ameide/app " + said)
+        assert "Keycloak refuses it at every login" in result.reason and "runId" in result.reason
+        assert result.warnings == ()
+    else:
+        (warning,) = result.warnings
+        assert said in warning and "lengthen the policy's expiration-period" in warning

@@ -17,9 +17,11 @@ from jobs.core.errors import NotFound, Permanent, PermissionDenied
 from jobs.core.logs import register_secret
 from jobs.core.observed import (
     ATTR_ROTATED,
+    ATTR_SECRET_EXPIRATION,
     CLIENT_SECRET_AUTH,
     KeycloakClientInfo,
     RotatedSecret,
+    unix_seconds,
 )
 
 # Keycloak masks secrets in representations for callers without manage-clients (26.8+).
@@ -224,4 +226,12 @@ def client_info(realm: str, rep: Mapping[str, Any], *, from_listing: bool = Fals
         enabled=bool(rep.get("enabled", True)),
         listed_secret=secret,
         from_listing=from_listing,
+        # 0 is "no expiration" to Keycloak too (OIDCClientSecretConfigWrapper.hasClientSecretExpirationTime)
+        secret_expires=unix_seconds(_attribute(rep, ATTR_SECRET_EXPIRATION)) or None,
     )
+
+
+def _attribute(rep: Mapping[str, Any], name: str) -> str | None:
+    attributes = rep.get("attributes")
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    return str(value) if value is not None else None
