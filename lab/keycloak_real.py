@@ -257,6 +257,9 @@ class AdminApi:
 
 
 # -- the world the real tier needs ----------------------------------------------------------------------
+LAB_SECRET_EXPIRATION = 31536000  # one year: a secret under the lab's policies never expires in a test
+
+
 @dataclass(frozen=True)
 class ClientDef:
     realm: str
@@ -266,6 +269,8 @@ class ClientDef:
     service_account_roles: Mapping[str, tuple[str, ...]] | None = None  # None: no service account
     # Under a `secret-rotation` client policy keeping the old secret this long (seconds); None: none.
     rotated_period: int | None = None
+    # That policy's expiration-period (seconds): how long a secret lives before it is refused.
+    secret_expiration: int = LAB_SECRET_EXPIRATION
 
     def representation(self) -> dict[str, Any]:
         rep: dict[str, Any] = {
@@ -281,32 +286,43 @@ class ClientDef:
             rep["clientAuthenticatorType"] = "client-jwt"
         if self.secret is not None:
             rep["secret"] = self.secret
-        if self.rotated_period is not None:  # what the realm's policy condition matches
-            rep["attributes"] = {POLICY_ATTRIBUTE: str(self.rotated_period)}
+        if self.policy_key is not None:  # what the realm's policy condition matches
+            rep["attributes"] = {POLICY_ATTRIBUTE: self.policy_key}
         return rep
+
+    @property
+    def policy_key(self) -> str | None:
+        """`<expiration-period>-<rotated-expiration-period>`: the policy this client falls under."""
+        if self.rotated_period is None:
+            return None
+        return f"{self.secret_expiration}-{self.rotated_period}"
 
 
 # The client attribute a `client-attributes` policy condition matches: one policy (and profile) per
-# rotated-expiration-period, applying only to the clients that carry it.
+# (expiration-period, rotated-expiration-period) pair, applying only to the clients that carry it.
 POLICY_ATTRIBUTE = "secret-origin-lab.rotation-policy"
 
 
 def rotation_policies(clients: Sequence[ClientDef]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(profiles, policies) bodies for `PUT .../client-policies/profiles|policies` of one realm:
-    a `secret-rotation` executor per distinct period, each behind a condition on POLICY_ATTRIBUTE."""
-    periods = sorted({c.rotated_period for c in clients if c.rotated_period is not None})
+    a `secret-rotation` executor per distinct pair of periods, each behind a condition on
+    POLICY_ATTRIBUTE. Keycloak refuses (400) a configuration whose rotated-expiration-period or
+    remaining-rotation-period exceeds its expiration-period [ClientSecretRotationExecutor
+    .Configuration.validateConfig]: the remaining period is capped at the expiration-period."""
+    pairs = sorted({(c.secret_expiration, c.rotated_period) for c in clients if c.rotated_period is not None})
     profiles, policies = [], []
-    for period in periods:
-        name = f"secret-rotation-{period}"
+    for expiration, period in pairs:
+        key = f"{expiration}-{period}"
+        name = f"secret-rotation-{key}"
         config = {
-            "expiration-period": 31536000,  # one year: the current secret never expires in a test
+            "expiration-period": expiration,
             "rotated-expiration-period": period,
-            "remaining-rotation-period": 864000,
+            "remaining-rotation-period": min(864000, expiration),
         }
         profiles.append(
             {"name": name, "executors": [{"executor": "secret-rotation", "configuration": config}]}
         )
-        match = json.dumps([{"key": POLICY_ATTRIBUTE, "value": str(period)}])
+        match = json.dumps([{"key": POLICY_ATTRIBUTE, "value": key}])
         condition = {"condition": "client-attributes", "configuration": {"attributes": match}}
         policies.append({"name": name, "enabled": True, "conditions": [condition], "profiles": [name]})
     return {"profiles": profiles}, {"policies": policies}
@@ -332,6 +348,9 @@ class World:
 
 
 ROTATED_PERIOD = 3600  # seconds the lab's secret-rotation policy keeps an old secret
+# `expiring-contract`: a policy whose secrets expire after a few seconds and whose rotation keeps the
+# expired secret as the rotated one as long (tests/contract/test_expiry_contract.py).
+EXPIRING_PERIOD = 5
 ROLLING = ("rolling-contract", "rolling-close", "rolling-stuck", "rolling-killed", "rolling-off")
 
 
@@ -377,6 +396,13 @@ def build_world() -> World:
             for name in ROLLING
         ),
         ClientDef("ameide", "rolling-nothing-kept", service_account_roles={}, rotated_period=0),
+        ClientDef(
+            "ameide",
+            "expiring-contract",
+            service_account_roles={},
+            rotated_period=EXPIRING_PERIOD,
+            secret_expiration=EXPIRING_PERIOD,
+        ),
     )
     return World(realms, clients)
 
@@ -413,6 +439,7 @@ def provision_emulator(emulator: Any, world: World) -> None:
             service_account_roles={k: list(v) for k, v in (client.service_account_roles or {}).items()},
             rotation_policy=client.rotated_period is not None,
             rotated_expiration=client.rotated_period or 0,
+            secret_expiration=client.secret_expiration,
         )
 
 

@@ -58,15 +58,25 @@ Admin API (``/admin/realms/{realm}/...``, Bearer token required):
   ``KeycloakModelUtils.generateSecret``; the GET of a client that never had a secret omits ``value``).
 - ``GET``/``DELETE clients/{uuid}/client-secret/rotated`` (404 ``{"error":"Client does not have a rotated
   secret"}``; DELETE is always 204).
-- The per-client knobs ``rotation_policy`` / ``rotated_expiration`` (``set_rotation_policy``) stand for a
-  client policy with the (preview) ``secret-rotation`` executor: a regenerate of a confidential client
-  keeps the previous secret as ``client.secret.rotated`` (its ``…rotated.creation.time`` = the
-  regenerate) for ``rotated_expiration`` seconds, default 2 days (both authenticate; 0 keeps nothing),
-  and sets a 29-day expiration. A client PUT sets ``client.secret.expiration.time`` when missing under
-  the policy and removes it and any rotated secret without it. Without it a regenerate clears any
-  rotated secret, so the old secret dies at once. ``GET client-policies/policies|profiles`` need
-  view-realm (403 to manage-clients alone) and show one policy standing for the knobs.
-  [ClientSecretRotationExecutor; ClientResource; checked by tests/contract/test_rotation_contract.py]
+- The per-client knobs ``rotation_policy`` / ``rotated_expiration`` / ``secret_expiration``
+  (``set_rotation_policy``) stand for a client policy with the (preview) ``secret-rotation`` executor
+  and its ``rotated-expiration-period`` (default 2 days) and ``expiration-period`` (default 29 days);
+  like Keycloak's ``validateConfig``, an expiration-period <= 0 or shorter than the rotated one raises
+  ValueError. A regenerate of a confidential client keeps the previous secret as
+  ``client.secret.rotated`` (its ``…rotated.creation.time`` = the regenerate) for ``rotated_expiration``
+  seconds (both authenticate; 0 keeps nothing), and sets ``client.secret.expiration.time`` = now +
+  ``secret_expiration`` (epoch seconds). Once that time has passed (expiration < now), **neither** the
+  current nor the rotated secret logs in: 401 unauthorized_client "Invalid client or Invalid client
+  credentials" [ClientIdAndSecretAuthenticator, OIDCClientSecretConfigWrapper.isClientSecretExpired].
+  A client PUT under the policy sets a missing expiration; when the secret has expired it rotates it
+  like a regenerate (new secret and creation time, new expiration, the expired secret kept as the
+  rotated one, which then logs in again until its own expiration); a secret that has not expired is
+  left alone. Without the policy a PUT removes the expiration and any rotated secret, and a regenerate
+  clears any rotated secret, so the old secret dies at once. ``GET client-policies/policies|profiles``
+  need view-realm (403 to manage-clients alone) and show one policy standing for the knobs (each
+  period the shortest of the realm's clients). [ClientSecretRotationExecutor
+  .executeOnClientCreateOrUpdate/rotateSecret; ClientResource; checked by
+  tests/contract/test_rotation_contract.py and tests/contract/test_expiry_contract.py]
 - Errors [KeycloakErrorHandler maps a WebApplicationException to ``{"error": <message>}``]: missing, bad,
   foreign-signed, expired token, unknown issuer realm or ended session → 401 ``{"error":"HTTP 401
   Unauthorized"}`` without a ``WWW-Authenticate`` header [AdminRoot.authenticateRealmAdminRequest];

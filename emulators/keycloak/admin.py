@@ -18,7 +18,6 @@ from emulators.keycloak.model import (
     OPTIONAL_SCOPES,
     REALM_MANAGEMENT,
     ROTATION_ATTRS,
-    SECRET_EXPIRATION,
     SECRET_MASK,
     Client,
     Realm,
@@ -88,15 +87,29 @@ class AdminApi:
             return Response(204)
 
     def _policy_on_update(self, client: Client) -> None:
-        """Keycloak's UPDATED event: the secret-rotation executor sets the secret's expiration time
-        when it is missing; without a policy that applies, ClientResource removes the rotation info
-        (expiration, rotated secret). [ClientSecretRotationExecutor.executeOnClientCreateOrUpdate,
-        OIDCClientSecretConfigWrapper.removeClientSecretRotationInfo]"""
-        if client.rotation_policy and not client.public and not client.bearer_only:
-            client.attributes.setdefault(ATTR_EXPIRATION_TIME, str(self._now() + SECRET_EXPIRATION))
-        else:
+        """Keycloak's UPDATED event (after the representation's attributes are applied): the
+        secret-rotation executor sets a missing expiration time to now + expiration-period; when the
+        secret has EXPIRED (expiration < now, as `isClientSecretExpired`) it does a "typical rotation":
+        the expired secret becomes the rotated one (for rotated-expiration-period seconds; 0 keeps
+        nothing), a new secret is generated with its creation time and a new expiration. A secret
+        that has not expired is left alone. Without a policy that applies, ClientResource removes the
+        rotation info (expiration, rotated secret). [ClientSecretRotationExecutor
+        .executeOnClientCreateOrUpdate/rotateSecret, OIDCClientSecretConfigWrapper.isClientSecretExpired
+        /removeClientSecretRotationInfo; checked by tests/contract/test_expiry_contract.py]"""
+        if not self._under_policy(client):
             for key in ROTATION_ATTRS:
                 client.attributes.pop(key, None)
+            return
+        now = self._now()
+        expires = int(client.attributes.get(ATTR_EXPIRATION_TIME, "0") or 0)
+        if expires <= 0:
+            client.attributes[ATTR_EXPIRATION_TIME] = str(now + client.secret_expiration)
+        elif expires < now:
+            self._regenerate(client)
+
+    @staticmethod
+    def _under_policy(client: Client) -> bool:
+        return client.rotation_policy and not client.public and not client.bearer_only
 
     def get_secret(self, request: Request) -> Response:
         with self._lock:
@@ -109,6 +122,7 @@ class AdminApi:
             client, roles = self.admin_client(request)
             require_role(MANAGE_CLIENTS in roles)
             self._regenerate(client)
+            client.regenerations += 1  # calls of the endpoint, not the executor's rotations on a PUT
             return Response.json(200, {"type": "secret", "value": client.secret})
 
     def get_rotated_secret(self, request: Request) -> Response:
@@ -129,7 +143,7 @@ class AdminApi:
             return Response(204)
 
     # The realm's client policies (view-realm, which manage-clients does not include): one policy and
-    # profile standing for the per-client `rotation_policy` knobs, period = the shortest of them.
+    # profile standing for the per-client `rotation_policy` knobs, each period the shortest of them.
     def client_policies(self, request: Request) -> Response:
         with self._lock:
             realm, roles = self.admin_scope(request)
@@ -142,10 +156,13 @@ class AdminApi:
         with self._lock:
             realm, roles = self.admin_scope(request)
             require_role("view-realm" in roles)
-            periods = [c.rotated_expiration for c in realm.clients.values() if c.rotation_policy]
-            if not periods:
+            ruled = [c for c in realm.clients.values() if c.rotation_policy]
+            if not ruled:
                 return Response.json(200, {"profiles": []})
-            config = {"rotated-expiration-period": min(periods), "expiration-period": SECRET_EXPIRATION}
+            config = {
+                "rotated-expiration-period": min(c.rotated_expiration for c in ruled),
+                "expiration-period": min(c.secret_expiration for c in ruled),
+            }
             executor = {"executor": "secret-rotation", "configuration": config}
             return Response.json(200, {"profiles": [{"name": "secret-rotation", "executors": [executor]}]})
 
@@ -226,24 +243,26 @@ class AdminApi:
         return Response(201, b"", {"Location": location})
 
     def _regenerate(self, client: Client) -> None:
+        """A new secret (the regenerate endpoint, or the executor's rotation of an expired secret on a
+        PUT); under the policy the previous one is kept as the rotated secret for
+        rotated-expiration-period seconds and the new one expires after expiration-period."""
         now = self._now()
         previous = client.secret
-        policy = client.rotation_policy and not client.public and not client.bearer_only
+        policy = self._under_policy(client)
         if policy and previous is not None and client.rotated_expiration > 0:
             client.attributes[ATTR_ROTATED] = previous
             client.attributes[ATTR_ROTATED_CREATION_TIME] = str(now)  # when it became the rotated one
             client.attributes[ATTR_ROTATED_EXPIRATION_TIME] = str(now + client.rotated_expiration)
-            client.attributes[ATTR_EXPIRATION_TIME] = str(now + SECRET_EXPIRATION)
+            client.attributes[ATTR_EXPIRATION_TIME] = str(now + client.secret_expiration)
         elif policy:  # rotated-expiration-period 0: the executor keeps nothing
             for key in (ATTR_ROTATED, ATTR_ROTATED_CREATION_TIME, ATTR_ROTATED_EXPIRATION_TIME):
                 client.attributes.pop(key, None)
-            client.attributes[ATTR_EXPIRATION_TIME] = str(now + SECRET_EXPIRATION)
+            client.attributes[ATTR_EXPIRATION_TIME] = str(now + client.secret_expiration)
         else:
             for key in ROTATION_ATTRS:
                 client.attributes.pop(key, None)
         client.secret = generate_secret()
         client.attributes[ATTR_CREATION_TIME] = str(now)
-        client.regenerations += 1
 
     def _can_read_secret(self, roles: frozenset[str]) -> bool:
         return MANAGE_CLIENTS in roles if self.secret_read_requires_manage else can_view(roles)

@@ -43,7 +43,7 @@ SECRET_MASK = "**********"  # ComponentRepresentation.SECRET_VALUE
 ROTATED_EXPIRATION = 172800  # secret-rotation executor default "rotated-expiration-period"
 
 
-SECRET_EXPIRATION = 2505600  # "expiration-period"
+SECRET_EXPIRATION = 2505600  # secret-rotation executor default "expiration-period" (29 days)
 
 
 QUERY_CLIENTS = "query-clients"
@@ -105,6 +105,15 @@ ROTATION_ATTRS = (
     ATTR_ROTATED_CREATION_TIME,
     ATTR_ROTATED_EXPIRATION_TIME,
 )
+
+
+def check_rotation_config(expiration_period: int, rotated_expiration_period: int) -> None:
+    """Keycloak refuses a secret-rotation executor whose expiration-period is not positive or shorter
+    than its rotated-expiration-period. [ClientSecretRotationExecutor.Configuration.validateConfig]"""
+    if expiration_period <= 0:
+        raise ValueError("the secret-rotation expiration-period must be > 0")
+    if rotated_expiration_period > expiration_period:
+        raise ValueError("the rotated-expiration-period must not exceed the expiration-period")
 
 
 # RealmRepresentation / ClientRepresentation / UserRepresentation fields `import_realm` understands.
@@ -186,12 +195,13 @@ class Client:
     direct_access_grants: bool = False
     rotation_policy: bool = False
     rotated_expiration: int = ROTATED_EXPIRATION  # the policy's rotated-expiration-period; 0 keeps nothing
+    secret_expiration: int = SECRET_EXPIRATION  # the policy's expiration-period (seconds)
     enabled: bool = True
     description: str | None = None
     name: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     service_account_user: str | None = None  # User.id
-    regenerations: int = 0
+    regenerations: int = 0  # calls of the regenerate endpoint (a rotation on a PUT does not count)
     updates: int = 0  # PUTs of the client representation
     builtin: bool = False
 

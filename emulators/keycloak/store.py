@@ -18,11 +18,13 @@ from emulators.keycloak.model import (
     REALM_LIFESPAN,
     REALM_MANAGEMENT,
     ROTATED_EXPIRATION,
+    SECRET_EXPIRATION,
     USER_IMPORT_FIELDS,
     Client,
     Realm,
     User,
     admin_client_of,
+    check_rotation_config,
     generate_secret,
     import_password,
     jaxrs_error,
@@ -74,11 +76,15 @@ class RealmStore:
         direct_access_grants: bool = False,
         rotation_policy: bool = False,
         rotated_expiration: int = ROTATED_EXPIRATION,
+        secret_expiration: int = SECRET_EXPIRATION,
         enabled: bool = True,
         client_uuid: str | None = None,
         description: str | None = None,
     ) -> str:
-        """Create a client; returns its UUID. A non-public client without `secret` gets a generated one."""
+        """Create a client; returns its UUID. A non-public client without `secret` gets a generated one.
+        `rotation_policy` puts it under a secret-rotation policy (see `set_rotation_policy`)."""
+        if rotation_policy:
+            check_rotation_config(secret_expiration, rotated_expiration)
         with self._lock:
             target = self._realm(realm)
             if target.client_by_client_id(client_id) is not None:
@@ -95,6 +101,7 @@ class RealmStore:
                 direct_access_grants=direct_access_grants,
                 rotation_policy=rotation_policy,
                 rotated_expiration=rotated_expiration,
+                secret_expiration=secret_expiration,
                 enabled=enabled,
                 description=description,
             )
@@ -156,14 +163,25 @@ class RealmStore:
             return self._client(realm, client_id).secret
 
     def set_rotation_policy(
-        self, realm: str, client_id: str, enabled: bool, rotated_expiration: int = ROTATED_EXPIRATION
+        self,
+        realm: str,
+        client_id: str,
+        enabled: bool,
+        rotated_expiration: int = ROTATED_EXPIRATION,
+        secret_expiration: int = SECRET_EXPIRATION,
     ) -> None:
-        """Put a client under (or out of) a `secret-rotation` client policy. Like Keycloak, the
-        client's attributes change only at its next PUT or regenerate."""
+        """Put a client under (or out of) a `secret-rotation` client policy whose executor has this
+        `rotated-expiration-period` and `expiration-period` (seconds). Like Keycloak, the client's
+        attributes change only at its next PUT or regenerate. A configuration Keycloak refuses
+        (expiration-period <= 0, or a rotated-expiration-period longer than it) raises ValueError.
+        [ClientSecretRotationExecutor.Configuration.validateConfig]"""
+        if enabled:
+            check_rotation_config(secret_expiration, rotated_expiration)
         with self._lock:
             client = self._client(realm, client_id)
             client.rotation_policy = enabled
             client.rotated_expiration = rotated_expiration
+            client.secret_expiration = secret_expiration
 
     def rotated_secret(self, realm: str, client_id: str) -> str | None:
         with self._lock:

@@ -87,9 +87,14 @@ class TokenEndpoint:
         return client
 
     def _secret_matches(self, client: Client, presented: str) -> bool:
+        """The current secret, or the rotated one until its expiration time; but once the current
+        secret has EXPIRED (an expiration time > 0 and < now, seconds) neither logs in. Keycloak
+        compares first and then refuses an expired client with the same 401, so the order does not
+        show. [ClientIdAndSecretAuthenticator.authenticateClient, OIDCClientSecretConfigWrapper
+        .isClientSecretExpired/validateRotatedSecret]"""
         now = self._now()
         expires = int(client.attributes.get(ATTR_EXPIRATION_TIME, "0") or 0)
-        if expires and now > expires:
+        if 0 < expires < now:
             return False
         if client.secret is not None and same_secret(presented, client.secret):
             return True
