@@ -348,8 +348,9 @@ class World:
 
 
 ROTATED_PERIOD = 3600  # seconds the lab's secret-rotation policy keeps an old secret
-# `expiring-contract`: a policy whose secrets expire after a few seconds and whose rotation keeps the
-# expired secret as the rotated one as long (tests/contract/test_expiry_contract.py).
+# `expiring-*`: a policy whose secrets expire after a few seconds and whose rotation keeps the expired
+# secret as the rotated one as long (tests/contract/test_expiry_contract.py,
+# tests/real/test_rotation_real.py).
 EXPIRING_PERIOD = 5
 ROLLING = ("rolling-contract", "rolling-close", "rolling-stuck", "rolling-killed", "rolling-off")
 
@@ -396,12 +397,15 @@ def build_world() -> World:
             for name in ROLLING
         ),
         ClientDef("ameide", "rolling-nothing-kept", service_account_roles={}, rotated_period=0),
-        ClientDef(
-            "ameide",
-            "expiring-contract",
-            service_account_roles={},
-            rotated_period=EXPIRING_PERIOD,
-            secret_expiration=EXPIRING_PERIOD,
+        *(
+            ClientDef(
+                "ameide",
+                name,
+                service_account_roles={},
+                rotated_period=EXPIRING_PERIOD,
+                secret_expiration=EXPIRING_PERIOD,
+            )
+            for name in ("expiring-contract", "expiring-patched")
         ),
     )
     return World(realms, clients)

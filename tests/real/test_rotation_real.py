@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from lab.vault_proxy import Action, Rule, VaultProxy
 from tests.support.summary import read_summary
 
 SINCE = "client.secret.creation.time"
+EXPIRES = "client.secret.expiration.time"
 ROTATED_SINCE = "client.secret.rotated.creation.time"
 NS = "ameide-dev"
 
@@ -218,3 +220,34 @@ def test_without_the_policy_a_grace_rotation_is_refused_and_nothing_changes(
         assert "rotation refused (grace 15m)" in entry["reason"] and "hardCut: true" in entry["reason"]
         assert (stack.keycloak_secret(client), attributes(stack, client)[SINCE]) == (secret, since)
         assert stack.vault_state(client.name)[0] == 0
+
+
+def test_an_expired_secret_fails_its_entry_untouched_and_a_runid_bump_rotates_it(
+    real_keycloak: RealServer, openbao: OpenBao, tmp_path: Path
+) -> None:
+    # `expiring-patched` is under a secret-rotation policy whose secrets expire after EXPIRING_PERIOD s.
+    client = ClientSpec("expiring-patched-secret", "ameide", "expiring-patched")
+    with world(real_keycloak, openbao, tmp_path, client) as stack:
+        api = stack.server.api
+        path = f"/ameide/clients/{api.client_uuid('ameide', 'expiring-patched')}"
+        rep = api.ok("GET", path)
+        api.ok("PUT", path, json={k: v for k, v in rep.items() if k not in ("secret", "access")})
+        expires = int(attributes(stack, client)[EXPIRES])
+        while time.time() < expires + 1.2:  # Keycloak compares whole seconds
+            time.sleep(0.2)
+        old, since = stack.keycloak_secret(client), attributes(stack, client)[SINCE]
+        assert old is not None and login(stack, client, old) == 401
+        stack.extra_secrets.append(old)
+
+        code, entry, _ = run(stack)
+        assert code == 1 and entry["action"] == "failed", entry
+        assert "the client secret of ameide/expiring-patched expired at" in entry["reason"]
+        assert "Keycloak refuses it at every login" in entry["reason"]
+        # no client update: it would have made Keycloak regenerate the secret outside any runId
+        assert (stack.keycloak_secret(client), attributes(stack, client)[SINCE]) == (old, since)
+
+        stack.write_catalog([replace(client, rotate_run_id="after-expiry")])
+        code, entry, _ = run(stack)  # --verify-login proves Keycloak accepts what was written
+        assert code == 0 and "rotated" in entry["reason"], entry
+        new = stack.vault_state(client.name)[1]
+        assert new is not None and new != old and new == stack.keycloak_secret(client)
