@@ -19,6 +19,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.identity import WorkloadIdentityCredential
 from azure.keyvault.secrets import SecretClient
+from azure.keyvault.secrets._shared import http_challenge_cache
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.azure import (
@@ -34,6 +35,10 @@ MakeClient = Callable[..., SecretClient]
 
 @pytest.fixture
 def emu() -> Iterator[AzureEmulator]:
+    # The SDK caches each vault URL's challenge for the life of the process: an emulator on a port an
+    # earlier test's server had would get no 401 first, and the request sequences asserted here would
+    # depend on test order. A job starts with an empty cache; so does each test.
+    http_challenge_cache.clear()
     with AzureEmulator() as emulator:
         assert isinstance(emulator, AzureEmulator)
         yield emulator
