@@ -81,6 +81,9 @@ class EntryResult:
     warnings: tuple[str, ...] = ()
     dry_run: bool = False
     consumers: tuple[ConsumerResult, ...] = ()
+    # Unix seconds when the authority stops accepting the secret (a Keycloak client secret under a
+    # secret-rotation policy); None: no expiry known. Exported as a metric, never in the summary.
+    secret_expires: int | None = field(default=None, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -109,6 +112,11 @@ class RunReport:
     def counts(self) -> dict[str, int]:
         counted = Counter(r.action.value for r in self.results)
         return {action.value: counted.get(action.value, 0) for action in Action}
+
+    @property
+    def secret_expiry(self) -> dict[str, int]:
+        """Entry -> when its secret expires, for the entries whose secret has an expiry."""
+        return {r.name: r.secret_expires for r in self.results if r.secret_expires is not None}
 
     @property
     def exit_code(self) -> ExitCode:

@@ -244,6 +244,7 @@ def export_metrics(
         dry_run=bool(args.dry_run),
         counts=getattr(outcome, "counts", {}),
         requests=traffic.snapshot(),
+        secret_expiry=getattr(outcome, "secret_expiry", {}),
     )
     warnings = export(facts, push_url, path)
     for warning in warnings:

@@ -178,6 +178,7 @@ def with_expiry(result: EntryResult, expires: int | None, now: float, label: str
     it expires within EXPIRY_NOTICE. Vault still holds what Keycloak holds; rotating is the fix."""
     if expires is None:
         return result
+    result = replace(result, secret_expires=expires)
     rotate = "rotate it: bump keycloak.rotate.runId (docs/rotation-runbook.md)"
     if expired(expires, now):
         problem = (

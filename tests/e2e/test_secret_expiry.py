@@ -12,14 +12,16 @@ from typing import Any
 
 from lab.client_patcher_stack import ClientPatcherStack, ClientSpec, assert_no_secret_in
 from lab.openbao import OpenBao
+from tests.support.pushgateway import samples_of
 from tests.support.summary import read_summary
 
 APP = ClientSpec("app-client-secret", "ameide", "app", (("apps", "app-sync"),))
 EXPIRES = "client.secret.expiration.time"
+EXPIRY_METRIC = "secret_origin_secret_expiry_timestamp_seconds"
 
 
-def run(stack: ClientPatcherStack) -> tuple[int, list[dict[str, Any]]]:
-    done = stack.run(timeout=120)
+def run(stack: ClientPatcherStack, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    done = stack.run(*args, timeout=120)
     assert_no_secret_in(done.stdout + done.stderr, stack.secret_values())
     return done.returncode, read_summary(done.stdout)["entries"]
 
@@ -32,11 +34,15 @@ def test_a_week_ahead_a_warning_once_expired_a_failure_and_a_runid_bump_rotates(
         assert code == 0 and [e["action"] for e in listed] == ["written"]
         written = stack.vault_state(APP.name)
 
-        stack.keycloak.set_client_attributes("ameide", "app", {EXPIRES: str(int(time.time()) + 2 * 86400)})
-        code, listed = run(stack)  # unchanged, but listed: the warning is worth a line
+        expires = int(time.time()) + 2 * 86400
+        stack.keycloak.set_client_attributes("ameide", "app", {EXPIRES: str(expires)})
+        metrics = tmp_path / "client-patcher.prom"
+        code, listed = run(stack, "--metrics-file", str(metrics))  # unchanged, but listed
         assert code == 0 and [e["action"] for e in listed] == ["unchanged"], listed
         (warning,) = listed[0]["warnings"]
         assert "the client secret of ameide/app expires at" in warning and "(in 1d23h" in warning
+        labels = (("entry", APP.name), ("job_name", "client-patcher"))
+        assert samples_of(metrics.read_text())[(EXPIRY_METRIC, labels)] == expires  # what alerts watch
 
         stack.keycloak.set_client_attributes("ameide", "app", {EXPIRES: str(int(time.time()) - 60)})
         code, listed = run(stack)

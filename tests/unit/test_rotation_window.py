@@ -181,7 +181,7 @@ def test_an_expired_secret_fails_the_entry_and_one_about_to_expire_warns(
 ) -> None:
     quiet = EntryResult("app", Action.UNCHANGED, "unchanged", 3)
     result = with_expiry(quiet, expires, NOW, LABEL)
-    assert result.action is action
+    assert result.action is action and result.secret_expires == expires  # exported as a metric
     if said is None:
         assert result == quiet
     elif action is Action.FAILED:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 LAST_SUCCESS: Final = "secret_origin_last_success_timestamp_seconds"
+EXPIRY: Final = "secret_origin_secret_expiry_timestamp_seconds"
 PUSH_TIMEOUT: Final = 10.0  # seconds
 
 
@@ -40,6 +41,7 @@ class RunFacts:
     dry_run: bool = False
     counts: Mapping[str, int] = field(default_factory=dict)  # action -> entries (none for `check`)
     requests: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (system, class) -> n
+    secret_expiry: Mapping[str, int] = field(default_factory=dict)  # entry -> unix time
 
     @property
     def succeeded(self) -> bool:
@@ -66,6 +68,14 @@ def build_registry(facts: RunFacts, last_success: float | None) -> CollectorRegi
     )
     for (system, status_class), count in sorted(facts.requests.items()):
         requests.labels(facts.job, system, status_class).set(count)
+    if facts.secret_expiry:
+        expiry = gauge(
+            EXPIRY,
+            "When the authority stops accepting the entry's secret (Keycloak's secret-rotation policy)",
+            [*job, "entry"],
+        )
+        for entry, expires in sorted(facts.secret_expiry.items()):
+            expiry.labels(facts.job, entry).set(expires)
     gauge("secret_origin_run_duration_seconds", "Wall time of the run").labels(facts.job).set(facts.duration)
     gauge("secret_origin_exit_code", "The run's exit code").labels(facts.job).set(facts.exit_code)
     gauge("secret_origin_last_run_timestamp_seconds", "When the run ended").labels(facts.job).set(
