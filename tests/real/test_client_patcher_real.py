@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from lab.client_patcher_stack import DEFAULT_CLIENTS, ClientSpec, assert_no_secret_in
@@ -167,7 +168,10 @@ def test_token_expiry_mid_run(real_keycloak: RealServer, openbao: OpenBao, tmp_p
                 "client_secret": real_keycloak.secret_of("ameide", "ameide-patcher"),
             },
         )
-        assert reply.json()["expires_in"] == 1
+        # exp - iat, not `expires_in`: that is exp minus the second the answer was made, 0 when the
+        # clock ticked in between
+        claims = jwt.decode(reply.json()["access_token"], options={"verify_signature": False})
+        assert claims["exp"] - claims["iat"] == 1
         with other_stack(
             real_keycloak, openbao, tmp_path, (*AMEIDE, *decoys), ("ameide", "ameide-patcher")
         ) as stack:
